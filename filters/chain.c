@@ -1,0 +1,209 @@
+/*
+ * chain.c - run the configured filters in order; see chain.h.
+ *
+ * The chain also polices what filters answer (STYLE.md 5): a REJECT must
+ * carry a 5xx reply, a TEMPFAIL a 4xx, DISCONNECT a 421; anything else is
+ * replaced by "451 4.3.0" so that a buggy filter cannot make the server
+ * send a malformed or misleading reply.
+ *
+ * SPDX-License-Identifier: ISC
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chain.h"
+#include "config/config.h"
+#include "log.h"
+#include "xmalloc.h"
+
+struct chain_link {
+	const struct filter_ops *ops;	/* borrowed: static */
+	void	*instance;		/* owned via ops->deinit */
+};
+
+struct chain {
+	struct chain_link *links;	/* owned array */
+	size_t	 nlinks;
+	unsigned may_block_mask;	/* stages with a blocking filter */
+	unsigned stage_mask;
+};
+
+struct chain *
+chain_new(const struct config *cfg, char **error_r)
+{
+	struct chain *c;
+	const struct filter_ops *ops;
+	char **name;
+	char *err = NULL;
+
+	c = xcalloc(1, sizeof(*c));
+	for (name = cfg->smtpd_filters; name != NULL && *name != NULL;
+	    name++) {
+		if ((ops = filter_lookup(*name)) == NULL) {
+			*error_r = xasprintf("smtpd_filters: unknown filter "
+			    "\"%s\"", *name);
+			chain_free(&c);
+			return NULL;
+		}
+		c->links = xreallocarray(c->links, c->nlinks + 1,
+		    sizeof(*c->links));
+		c->links[c->nlinks].ops = ops;
+		c->links[c->nlinks].instance = NULL;
+		if (ops->init != NULL &&
+		    (c->links[c->nlinks].instance = ops->init(cfg, &err)) ==
+		    NULL && err != NULL) {
+			*error_r = xasprintf("filter %s: %s", *name, err);
+			free(err);
+			chain_free(&c);
+			return NULL;
+		}
+		c->nlinks++;
+		c->stage_mask |= ops->stages;
+		if (ops->may_block)
+			c->may_block_mask |= ops->stages;
+	}
+	return c;
+}
+
+void
+chain_free(struct chain **cp)
+{
+	struct chain *c = *cp;
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nlinks; i++)
+		if (c->links[i].ops->deinit != NULL)
+			c->links[i].ops->deinit(c->links[i].instance);
+	free(c->links);
+	free(c);
+	*cp = NULL;
+}
+
+bool
+chain_stage_may_block(const struct chain *c, enum filter_stage s)
+{
+	return (c->may_block_mask & FILTER_STAGE_BIT(s)) != 0;
+}
+
+bool
+chain_has_stage(const struct chain *c, enum filter_stage s)
+{
+	return (c->stage_mask & FILTER_STAGE_BIT(s)) != 0;
+}
+
+void
+chain_tx_begin(struct chain_tx *tx, const struct chain *c,
+    const struct filter_conn *conn)
+{
+	size_t i;
+
+	tx->chain = c;
+	tx->accepted = false;
+	tx->state = xcalloc(c->nlinks == 0 ? 1 : c->nlinks,
+	    sizeof(*tx->state));
+	for (i = 0; i < c->nlinks; i++)
+		if (c->links[i].ops->tx_begin != NULL)
+			tx->state[i] = c->links[i].ops->tx_begin(
+			    c->links[i].instance, conn);
+}
+
+void
+chain_tx_end(struct chain_tx *tx)
+{
+	const struct chain *c = tx->chain;
+	size_t i;
+
+	if (tx->state == NULL)
+		return;
+	for (i = 0; i < c->nlinks; i++)
+		if (c->links[i].ops->tx_end != NULL)
+			c->links[i].ops->tx_end(c->links[i].instance,
+			    tx->state[i]);
+	free(tx->state);
+	tx->state = NULL;
+}
+
+/* reply_ok - "DDD D.D.D text" with the class the verdict requires */
+static bool
+reply_ok(const char *r, char want_class)
+{
+	if (strlen(r) < 10 || r[0] != want_class ||
+	    !isdigit((unsigned char)r[1]) || !isdigit((unsigned char)r[2]) ||
+	    r[3] != ' ' || r[4] != want_class || r[5] != '.')
+		return false;
+	for (; *r != '\0'; r++)
+		if (*r == '\r' || *r == '\n')
+			return false;
+	return true;
+}
+
+/* police - make a filter's verdict and reply safe to send */
+static enum filter_verdict
+police(enum filter_verdict v, struct filter_call *call, const char *name)
+{
+	bool good = true;
+
+	switch (v) {
+	case FILTER_REJECT:
+		good = reply_ok(call->reply, '5');
+		break;
+	case FILTER_TEMPFAIL:
+		good = reply_ok(call->reply, '4');
+		break;
+	case FILTER_DISCONNECT:
+		good = strncmp(call->reply, "421 4.", 6) == 0 &&
+		    reply_ok(call->reply, '4');
+		break;
+	default:
+		return v;
+	}
+	if (!good) {
+		log_warnx("filter %s: malformed reply \"%.60s\" for %s; "
+		    "using 451 4.3.0", name, call->reply,
+		    filter_verdict_name(v));
+		snprintf(call->reply, sizeof(call->reply),
+		    v == FILTER_DISCONNECT ?
+		    "421 4.3.0 Error: internal filter error" :
+		    "451 4.3.0 Error: internal filter error");
+		return v == FILTER_DISCONNECT ? FILTER_DISCONNECT :
+		    FILTER_TEMPFAIL;
+	}
+	return v;
+}
+
+enum filter_verdict
+chain_run(struct chain_tx *tx, struct filter_call *call, const char **filter_r)
+{
+	const struct chain *c = tx->chain;
+	const struct chain_link *l;
+	enum filter_verdict v;
+	size_t i;
+
+	*filter_r = NULL;
+	if (tx->accepted && call->stage != FILTER_STAGE_ABORT &&
+	    call->stage != FILTER_STAGE_CLOSE)
+		return FILTER_CONTINUE;
+	for (i = 0; i < c->nlinks; i++) {
+		l = &c->links[i];
+		if (l->ops->cb[call->stage] == NULL)
+			continue;
+		call->instance = l->instance;
+		call->tx_state = tx->state == NULL ? NULL : tx->state[i];
+		call->reply[0] = '\0';
+		v = police(l->ops->cb[call->stage](call), call,
+		    l->ops->name);
+		if (v == FILTER_CONTINUE)
+			continue;
+		*filter_r = l->ops->name;
+		if (v == FILTER_ACCEPT)
+			tx->accepted = true;
+		return v;
+	}
+	return FILTER_CONTINUE;
+}

@@ -1,0 +1,112 @@
+/*
+ * filter.c - helpers shared by every filter: replies, edits, the registry
+ * of filters by name.
+ *
+ * SPDX-License-Identifier: ISC
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filter.h"
+#include "xmalloc.h"
+
+extern const struct filter_ops filter_relay;
+
+/* every filter smtpd_filters may name */
+static const struct filter_ops *const filter_registry[] = {
+	&filter_relay,
+};
+
+const struct filter_ops *
+filter_lookup(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(filter_registry) / sizeof(*filter_registry);
+	    i++)
+		if (strcmp(filter_registry[i]->name, name) == 0)
+			return filter_registry[i];
+	return NULL;
+}
+
+void
+filter_set_reply(struct filter_call *call, const char *code,
+    const char *enhanced, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	n = snprintf(call->reply, sizeof(call->reply), "%s %s ", code,
+	    enhanced);
+	if (n < 0 || (size_t)n >= sizeof(call->reply))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(call->reply + n, sizeof(call->reply) - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+void
+filter_edits_init(struct filter_edits *e)
+{
+	e->head = NULL;
+	e->tail = &e->head;
+}
+
+void
+filter_edits_add(struct filter_edits *e, enum filter_edit_kind kind,
+    size_t index, const char *name, const char *value)
+{
+	struct filter_edit *ed;
+
+	ed = xcalloc(1, sizeof(*ed));
+	ed->kind = kind;
+	ed->index = index;
+	ed->name = name == NULL ? NULL : xstrdup(name);
+	ed->value = value == NULL ? NULL : xstrdup(value);
+	*e->tail = ed;
+	e->tail = &ed->next;
+}
+
+void
+filter_edits_deinit(struct filter_edits *e)
+{
+	struct filter_edit *ed, *next;
+
+	for (ed = e->head; ed != NULL; ed = next) {
+		next = ed->next;
+		free(ed->name);
+		free(ed->value);
+		free(ed);
+	}
+	filter_edits_init(e);
+}
+
+static const char *const stage_names[FILTER_STAGE_COUNT] = {
+	"connect", "helo", "auth", "mail", "rcpt", "data", "header", "eoh",
+	"body", "eom", "abort", "close",
+};
+
+const char *
+filter_stage_name(enum filter_stage s)
+{
+	return s < FILTER_STAGE_COUNT ? stage_names[s] : "?";
+}
+
+const char *
+filter_verdict_name(enum filter_verdict v)
+{
+	switch (v) {
+	case FILTER_CONTINUE:	return "continue";
+	case FILTER_ACCEPT:	return "accept";
+	case FILTER_REJECT:	return "reject";
+	case FILTER_TEMPFAIL:	return "tempfail";
+	case FILTER_DISCARD:	return "discard";
+	case FILTER_HOLD:	return "hold";
+	case FILTER_DISCONNECT:	return "disconnect";
+	}
+	return "?";
+}
