@@ -483,7 +483,7 @@ session_start(struct loop *loop, struct listener *lst, int fd,
 			return;
 		}
 		bev = bufferevent_openssl_socket_new(loop_base(loop), fd,
-		    SSL_new(s->rt->tls_server), BUFFEREVENT_SSL_ACCEPTING,
+		    tls_server_new(s->rt->tls_server), BUFFEREVENT_SSL_ACCEPTING,
 		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 		s->tls = true;
 	} else

@@ -109,6 +109,7 @@ struct session {
 	char	 tls_version[32];
 	char	 tls_cipher[96];
 	int	 tls_bits;
+	int	 tls_alg_bits;
 	int	 errors;
 	int	 auth_failures;
 	char	 last_cmd[16];		/* for "timeout after X" */

@@ -292,10 +292,11 @@ session_tls_established(struct session *s)
 	snprintf(s->tls_cipher, sizeof(s->tls_cipher), "%s",
 	    tls_cipher(ssl));
 	s->tls_bits = tls_cipher_bits(ssl);
+	s->tls_alg_bits = tls_cipher_alg_bits(ssl);
 	log_info("%s TLS connection established from %s: %s with cipher "
 	    "%s (%d/%d bits)", s->kind == LISTENER_SMTPS ? "Implicit" :
 	    "Anonymous", s->ident, s->tls_version, s->tls_cipher,
-	    s->tls_bits, tls_cipher_alg_bits(ssl));
+	    s->tls_bits, s->tls_alg_bits);
 	refresh_fconn(s);
 }
 
@@ -319,7 +320,7 @@ cmd_starttls(struct session *s, struct smtp_command *cmd)
 	}
 	session_reply(s, "220 2.0.0 Ready to start TLS");
 	tlsbev = bufferevent_openssl_filter_new(loop_base(s->loop), s->bev,
-	    SSL_new(s->rt->tls_server), BUFFEREVENT_SSL_ACCEPTING,
+	    tls_server_new(s->rt->tls_server), BUFFEREVENT_SSL_ACCEPTING,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (tlsbev == NULL) {
 		log_warnx("cannot start TLS for %s", s->ident);

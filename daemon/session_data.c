@@ -390,7 +390,7 @@ add_received(struct session *s, struct buf *out)
 	ri.tls_version = s->tls_version;
 	ri.tls_cipher = s->tls_cipher;
 	ri.tls_bits = s->tls_bits;
-	ri.tls_alg_bits = s->tls_bits;
+	ri.tls_alg_bits = s->tls_alg_bits;
 	ri.queue_id = tx->queue_id;
 	ri.rcpt = tx->nrcpts == 1 ? tx->rcpts[0].address : NULL;
 	ri.nrcpt = tx->nrcpts;
