@@ -127,16 +127,31 @@ struct spool_msg {
 /*
  * spool_msg_open - read the envelope of queue_dir/<state>/<queue_id>.
  * NULL and *error_r on error; a file that does not parse is moved to
- * corrupt/ by the caller (spool_move).
+ * corrupt/ by the caller (spool_move_id). errno is EBADMSG when the file
+ * is damaged (corrupt), otherwise the system error (ENOENT: gone).
  */
 struct spool_msg *spool_msg_open(const char *queue_dir, enum spool_state,
 	    const char *queue_id, const char **error_r);
 void	spool_msg_free(struct spool_msg **);
 /* spool_mark_done - set recipient i done on disk (pwrite + fdatasync) */
 int	spool_mark_done(struct spool_msg *, size_t i, const char **error_r);
+/*
+ * spool_mark_done_nosync, spool_sync - the two halves of spool_mark_done,
+ * so that several recipients cost one fdatasync, and none at all when
+ * the file is about to be removed anyway (a lost mark then only means a
+ * second delivery, which at-least-once allows).
+ */
+int	spool_mark_done_nosync(struct spool_msg *, size_t i, const char **error_r);
+int	spool_sync(struct spool_msg *, const char **error_r);
 /* spool_move - rename to another state; for SPOOL_DEFERRED set mtime to retry_at */
 int	spool_move(struct spool_msg *, const char *queue_dir,
 	    enum spool_state to, time_t retry_at, const char **error_r);
+/*
+ * spool_move_id - rename queue_dir/<from>/<id> to <to>/ without opening
+ * it (a file spool_msg_open rejected goes to SPOOL_CORRUPT this way).
+ */
+int	spool_move_id(const char *queue_dir, enum spool_state from,
+	    const char *queue_id, enum spool_state to, const char **error_r);
 /* spool_remove - unlink the file (all recipients done) */
 int	spool_remove(struct spool_msg *, const char **error_r);
 /*
