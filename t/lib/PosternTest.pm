@@ -1,0 +1,819 @@
+# PosternTest.pm - harness for the black-box integration tests of posternd.
+#
+# One PosternTest object is one test environment: a temporary directory
+# (removed at exit), a self-signed certificate, a password table, a
+# configuration file built from the acceptance configuration of issue 2,
+# and the processes started for it (posternd, smtp-sink, dnsmasq). Every
+# process started here is killed when the object goes away, in END, and on
+# SIGINT/SIGTERM, even when a test dies. Everything listens on 127.0.0.1.
+#
+# PosternTest::Client is a raw SMTP client for exact protocol tests.
+#
+# SPDX-License-Identifier: ISC
+
+package PosternTest;
+
+use strict;
+use warnings;
+
+use Carp qw(croak);
+use Exporter qw(import);
+use File::Temp qw(tempdir);
+use File::Spec;
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use IO::Socket::IP;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(time sleep);
+use Test::More ();
+
+our @EXPORT_OK = qw(free_port poll_until reply_is);
+
+# pid -> name of every process started by this module, for END
+my %children;
+
+my $is_root = ($> == 0);
+my $run_user = $ENV{POSTERN_TEST_USER} // 'nobody';
+
+# free_port - bind port 0 on 127.0.0.1 and return the port the kernel chose
+sub free_port {
+	my $s = IO::Socket::IP->new(
+	    LocalHost => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+	    Listen => 1, ReuseAddr => 1)
+	    or croak "free_port: $!";
+	my $port = $s->sockport;
+	close $s;
+	return $port;
+}
+
+# poll_until(CODE, TIMEOUT, STEP) - call CODE until it returns true or
+# TIMEOUT seconds pass; returns CODE's last value
+sub poll_until {
+	my ($code, $timeout, $step) = @_;
+	$timeout //= 10;
+	$step //= 0.05;
+	my $deadline = time + $timeout;
+	for (;;) {
+		my $v = $code->();
+		return $v if $v;
+		return $v if time >= $deadline;
+		sleep $step;
+	}
+}
+
+# new(%opts) - a fresh environment. Options:
+#   users => 1 (default) make the password table; cert => 1 (default)
+sub new {
+	my ($class, %opts) = @_;
+	my $dir = tempdir('postern-t-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+	# posternd chowns what it writes itself, but the unprivileged user
+	# must be able to reach the directories
+	chmod 0755, $dir;
+	my $self = bless {
+		dir => $dir,
+		ports => {},
+		pids => {},
+		log => "$dir/posternd.log",
+	}, $class;
+	$self->make_cert unless defined $opts{cert} && !$opts{cert};
+	$self->make_users unless defined $opts{users} && !$opts{users};
+	return $self;
+}
+
+sub dir { $_[0]{dir} }
+sub path { my ($self, $rel) = @_; return "$self->{dir}/$rel" }
+
+# port(NAME) - the port of a listener kind (smtp, submission, smtps,
+# relay), chosen once per environment
+sub port {
+	my ($self, $name) = @_;
+	$self->{ports}{$name} //= free_port();
+	return $self->{ports}{$name};
+}
+
+sub binary {
+	return $ENV{POSTERND} if $ENV{POSTERND};
+	my $top = abs_path(dirname(__FILE__) . '/../..');
+	return "$top/posternd";
+}
+
+sub _run {
+	my (@cmd) = @_;
+	my $out = qx{@cmd 2>&1};
+	croak "@cmd: failed ($?): $out" if $? != 0;
+	return $out;
+}
+
+# make_cert(CN) - self-signed RSA certificate and key in cert.pem/key.pem
+sub make_cert {
+	my ($self, $cn) = @_;
+	$cn //= 'relay.example.test';
+	my $d = $self->{dir};
+	_run('openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+	    '-keyout', "$d/key.pem", '-out', "$d/cert.pem", '-days', '2',
+	    '-subj', "/CN=$cn", '-addext', "subjectAltName=DNS:$cn");
+	chmod 0644, "$d/cert.pem";
+	chmod 0600, "$d/key.pem";
+	return ("$d/cert.pem", "$d/key.pem");
+}
+
+# the users of the password table, one per crypt(3) scheme
+our %USERS = (
+	alice => { password => 'alice-secret-1', method => 'yescrypt' },
+	bob => { password => 'bob-secret-2', method => 'bcrypt' },
+	carol => { password => 'carol-secret-3', method => 'sha512crypt' },
+);
+
+# make_users(%users) - "user: hash" lines in DIR/users; default %USERS
+sub make_users {
+	my ($self, %users) = @_;
+	%users = %USERS unless %users;
+	my $file = "$self->{dir}/users";
+	open my $fh, '>', $file or croak "$file: $!";
+	print $fh "# user: crypt(3) hash\n";
+	for my $u (sort keys %users) {
+		my $pw = $users{$u}{password};
+		my $m = $users{$u}{method};
+		open my $p, '-|', 'mkpasswd', '-m', $m, $pw
+		    or croak "mkpasswd: $!";
+		my $hash = <$p>;
+		close $p or croak "mkpasswd -m $m failed";
+		chomp $hash;
+		print $fh "$u: $hash\n";
+	}
+	close $fh or croak "$file: $!";
+	chmod 0644, $file;
+	$self->{users} = { %users };
+	return $file;
+}
+
+# config_text(%overrides) - the acceptance configuration with this
+# environment's paths and ports; an override whose value is undef removes
+# the parameter
+sub config_text {
+	my ($self, %over) = @_;
+	my $d = $self->{dir};
+	my @p = (
+		myhostname => 'relay.example.test',
+		mydestination => 'example.test',
+		mynetworks => '192.0.2.0/24',
+		relayhost => '[127.0.0.1]:' . $self->port('relay'),
+		queue_directory => "$d/spool",
+		local_transport => "maildir:$d/mail",
+		listen => join(' ',
+		    'smtp/127.0.0.1:' . $self->port('smtp'),
+		    'submission/127.0.0.1:' . $self->port('submission'),
+		    'smtps/127.0.0.1:' . $self->port('smtps')),
+		smtpd_tls_cert_file => "$d/cert.pem",
+		smtpd_tls_key_file => "$d/key.pem",
+		smtpd_sasl_password_maps => "texthash:$d/users",
+		smtpd_filters => 'relay',
+		message_size_limit => 10485760,
+		smtpd_recipient_limit => 100,
+	);
+	push @p, (mail_owner => $run_user) if $is_root;
+	my (@order, %val);
+	while (my ($k, $v) = splice @p, 0, 2) {
+		push @order, $k;
+		$val{$k} = $v;
+	}
+	for my $k (sort keys %over) {
+		push @order, $k unless exists $val{$k};
+		$val{$k} = $over{$k};
+	}
+	my $text = "# generated by t/lib/PosternTest.pm\n";
+	for my $k (@order) {
+		next unless defined $val{$k};
+		$text .= "$k = $val{$k}\n";
+	}
+	return $text;
+}
+
+# write_config(%overrides) - write DIR/main.cf and return its path
+sub write_config {
+	my ($self, %over) = @_;
+	my $file = "$self->{dir}/main.cf";
+	open my $fh, '>', $file or croak "$file: $!";
+	print $fh $self->config_text(%over);
+	close $fh or croak "$file: $!";
+	$self->{config} = $file;
+	# the listeners to wait for
+	my $text = $self->config_text(%over);
+	my ($listen) = $text =~ /^listen = (.*)$/m;
+	$self->{listen} = [ map { (split m{/}, $_)[1] } split ' ',
+	    $listen // '' ];
+	return $file;
+}
+
+sub _spawn {
+	my ($self, $name, $stdout, $stderr, @cmd) = @_;
+	my $pid = fork;
+	croak "fork: $!" unless defined $pid;
+	if ($pid == 0) {
+		open STDIN, '<', '/dev/null';
+		open STDOUT, '>>', $stdout or POSIX::_exit(126);
+		open STDERR, '>>', $stderr or POSIX::_exit(126);
+		setpgrp(0, 0);
+		exec @cmd or POSIX::_exit(127);
+	}
+	$children{$pid} = $name;
+	$self->{pids}{$name} = $pid;
+	return $pid;
+}
+
+# spawn(NAME, CMD...) - run any helper process (output in DIR/NAME.log);
+# it is stopped with stop(NAME), at cleanup, or in END
+sub spawn {
+	my ($self, $name, @cmd) = @_;
+	my $log = "$self->{dir}/$name.log";
+	return $self->_spawn($name, $log, $log, @cmd);
+}
+
+sub _alive {
+	my ($pid) = @_;
+	return 0 unless $pid;
+	my $r = waitpid $pid, WNOHANG;
+	if ($r == $pid || $r == -1) {
+		delete $children{$pid};
+		return 0;
+	}
+	return 1;
+}
+
+sub _can_connect {
+	my ($hostport) = @_;
+	my ($host, $port) = $hostport =~ /^\[?([^\]]*)\]?:(\d+)$/ or return 0;
+	my $s = IO::Socket::IP->new(PeerHost => $host, PeerPort => $port,
+	    Proto => 'tcp', Timeout => 1) or return 0;
+	close $s;
+	return 1;
+}
+
+# start_posternd(%opts) - write the configuration (opts{config} = hash of
+# overrides) unless already written, start posternd in the foreground
+# with stderr in DIR/posternd.log, wait until every listener accepts a
+# connection (10 s). Dies with the log tail if posternd exits early.
+sub start_posternd {
+	my ($self, %opts) = @_;
+	$self->write_config(%{ $opts{config} // {} })
+	    if $opts{config} || !$self->{config};
+	my @args = @{ $opts{args} // [] };
+	my $pid = $self->_spawn('posternd', $self->{log}, $self->{log},
+	    $self->binary, @args, '-c', $self->{config});
+	my $deadline = time + ($opts{timeout} // 10);
+	my @wait = @{ $self->{listen} };
+	while (@wait) {
+		if (!_alive($pid)) {
+			croak "posternd exited early (status $?):\n" .
+			    $self->log_tail(30);
+		}
+		if (time > $deadline) {
+			$self->stop;
+			croak "posternd: listeners @wait not ready in time:\n" .
+			    $self->log_tail(30);
+		}
+		@wait = grep { !_can_connect($_) } @wait;
+		sleep 0.05 if @wait;
+	}
+	return $pid;
+}
+
+sub posternd_pid { $_[0]{pids}{posternd} }
+
+# check_config(%overrides) - run "posternd -n -c FILE"; returns
+# (exit status, output)
+sub check_config {
+	my ($self, %over) = @_;
+	my $file = $self->write_config(%over);
+	my $bin = $self->binary;
+	my $out = qx{'$bin' -n -c '$file' 2>&1};
+	return ($? >> 8, $out);
+}
+
+sub _stop_pid {
+	my ($pid, $sig, $timeout) = @_;
+	return undef unless $pid && _alive($pid);
+	kill $sig, $pid;
+	my $deadline = time + $timeout;
+	while (time < $deadline) {
+		my $r = waitpid $pid, WNOHANG;
+		if ($r == $pid || $r == -1) {
+			my $st = $?;
+			delete $children{$pid};
+			return $st;
+		}
+		sleep 0.02;
+	}
+	kill 'KILL', $pid;
+	waitpid $pid, 0;
+	my $st = $?;
+	delete $children{$pid};
+	return $st;
+}
+
+# stop(NAME) - SIGTERM, wait up to 10 s, then SIGKILL; returns the wait
+# status (undef when it was not running). NAME defaults to posternd.
+sub stop {
+	my ($self, $name) = @_;
+	$name //= 'posternd';
+	my $pid = delete $self->{pids}{$name};
+	return _stop_pid($pid, 'TERM', 10);
+}
+
+# kill9(NAME) - SIGKILL at once
+sub kill9 {
+	my ($self, $name) = @_;
+	$name //= 'posternd';
+	my $pid = delete $self->{pids}{$name};
+	return _stop_pid($pid, 'KILL', 10);
+}
+
+sub is_running {
+	my ($self, $name) = @_;
+	return _alive($self->{pids}{$name // 'posternd'});
+}
+
+# log_lines(SINCE) - the lines of posternd's log, from line SINCE (0)
+sub log_lines {
+	my ($self, $since) = @_;
+	open my $fh, '<', $self->{log} or return ();
+	my @l = <$fh>;
+	close $fh;
+	chomp @l;
+	return @l[($since // 0) .. $#l];
+}
+
+# log_mark - the current number of log lines, to pass as SINCE
+sub log_mark {
+	my ($self) = @_;
+	my @l = $self->log_lines;
+	return scalar @l;
+}
+
+sub log_tail {
+	my ($self, $n) = @_;
+	my @l = $self->log_lines;
+	@l = @l[-$n .. -1] if @l > $n;
+	return join("\n", @l) . "\n";
+}
+
+# wait_for_log(RE, TIMEOUT, SINCE) - the first log line matching RE,
+# polling until TIMEOUT (5 s); undef when none appears
+sub wait_for_log {
+	my ($self, $re, $timeout, $since) = @_;
+	my $found;
+	poll_until(sub {
+		($found) = grep { $_ =~ $re } $self->log_lines($since);
+		return defined $found;
+	}, $timeout // 5);
+	return $found;
+}
+
+# start_smtp_sink(PORT, ARGS...) - Postfix's smtp-sink on 127.0.0.1:PORT;
+# every transaction is dumped into its own file under DIR/sink/ (see
+# sink_messages). Extra ARGS go before the address.
+sub start_smtp_sink {
+	my ($self, $port, @args) = @_;
+	$port //= $self->port('relay');
+	my $dump = "$self->{dir}/sink";
+	mkdir $dump;
+	if ($is_root) {
+		my (undef, undef, $uid, $gid) = getpwnam($run_user);
+		chown $uid, $gid, $dump if defined $uid;
+		unshift @args, '-u', $run_user;
+	}
+	my $pid = $self->_spawn('smtp-sink', "$self->{dir}/sink.log",
+	    "$self->{dir}/sink.log", '/usr/sbin/smtp-sink',
+	    '-d', "$dump/msg.", @args, "127.0.0.1:$port", '64');
+	my $ok = poll_until(sub {
+		_alive($pid) && _can_connect("127.0.0.1:$port")
+	}, 10);
+	croak "smtp-sink did not start" unless $ok;
+	return $pid;
+}
+
+# sink_messages - contents of the files smtp-sink dumped, oldest first
+sub sink_messages {
+	my ($self) = @_;
+	my @f = sort { -M $b <=> -M $a } glob "$self->{dir}/sink/msg.*";
+	return map { _slurp($_) } @f;
+}
+
+# start_dnsmasq(RECORDS...) - dnsmasq on a free port of 127.0.0.1 with
+# the given configuration lines (mx-host=..., txt-record=...); returns
+# the port. No upstream, no /etc/hosts, loopback only.
+sub start_dnsmasq {
+	my ($self, @records) = @_;
+	my $port = $self->port('dns');
+	my $d = $self->{dir};
+	my $conf = "$d/dnsmasq.conf";
+	open my $fh, '>', $conf or croak "$conf: $!";
+	print $fh join("\n",
+	    "port=$port", 'listen-address=127.0.0.1', 'bind-interfaces',
+	    'no-resolv', 'no-hosts', 'no-poll', 'log-queries',
+	    "log-facility=$d/dnsmasq.log", "pid-file=",
+	    ($is_root ? ("user=$run_user") : ()),
+	    @records), "\n";
+	close $fh;
+	# the log is written after the privilege drop
+	open my $lf, '>', "$d/dnsmasq.log";
+	close $lf;
+	chmod 0666, "$d/dnsmasq.log";
+	my $pid = $self->_spawn('dnsmasq', "$d/dnsmasq.out", "$d/dnsmasq.out",
+	    '/usr/sbin/dnsmasq', '-k', '-C', $conf);
+	my $ok = poll_until(sub {
+		return 0 unless _alive($pid);
+		return _slurp("$d/dnsmasq.log") =~ /started/;
+	}, 10);
+	croak "dnsmasq did not start: " . _slurp("$d/dnsmasq.out") .
+	    _slurp("$d/dnsmasq.log") unless $ok;
+	return $port;
+}
+
+# maildir_messages(USER, DOMAIN) - contents of the files in
+# mail/DOMAIN/USER/new/, oldest first
+sub maildir_messages {
+	my ($self, $user, $domain) = @_;
+	$domain //= 'example.test';
+	my @f = sort { -M $b <=> -M $a || $a cmp $b }
+	    glob "$self->{dir}/mail/$domain/$user/new/*";
+	return map { _slurp($_) } @f;
+}
+
+# wait_maildir(USER, COUNT, TIMEOUT) - poll until USER has at least
+# COUNT messages; returns the messages
+sub wait_maildir {
+	my ($self, $user, $count, $timeout, $domain) = @_;
+	my @m;
+	poll_until(sub {
+		@m = $self->maildir_messages($user, $domain);
+		return @m >= $count;
+	}, $timeout // 10);
+	return @m;
+}
+
+# wait_message(USER, RE, TIMEOUT, DOMAIN) - poll until a message of USER
+# matches RE; returns the matching messages (empty list on timeout)
+sub wait_message {
+	my ($self, $user, $re, $timeout, $domain) = @_;
+	my @m;
+	poll_until(sub {
+		@m = grep { $_ =~ $re } $self->maildir_messages($user, $domain);
+		return scalar @m;
+	}, $timeout // 10);
+	return @m;
+}
+
+sub _slurp {
+	my ($file) = @_;
+	open my $fh, '<', $file or return '';
+	local $/;
+	my $c = <$fh>;
+	close $fh;
+	return $c // '';
+}
+
+# client(KIND, %opts) - a connected PosternTest::Client to a listener
+# (smtps connects with implicit TLS)
+sub client {
+	my ($self, $kind, %opts) = @_;
+	$kind //= 'smtp';
+	return PosternTest::Client->new(port => $self->port($kind),
+	    tls => ($kind eq 'smtps'), %opts);
+}
+
+# session(KIND, helo => NAME, no_ehlo => 1) - a client that has read
+# the 220 greeting and (unless no_ehlo) said EHLO successfully
+sub session {
+	my ($self, $kind, %o) = @_;
+	my $c = $self->client($kind, %o);
+	my $g = $c->greeting;
+	croak "no 220 greeting from $kind: " . ($g ? $g->{last} : 'closed')
+	    unless $g && $g->{code} == 220;
+	return $c if $o{no_ehlo};
+	my ($r) = $c->ehlo($o{helo});
+	croak "EHLO refused on $kind: " . ($r ? $r->{last} : 'closed')
+	    unless $r && $r->{code} == 250;
+	return $c;
+}
+
+# reply_is(REPLY, CODE, ECODE, [TEXT_RE], NAME) - a Test::More check of
+# one reply. CODE is a number or a regex; ECODE a string (exact), a regex
+# or undef (not checked); TEXT_RE, when given, must match the text.
+# Prints got/want on failure.
+sub reply_is {
+	my ($r, $code, $ecode, @rest) = @_;
+	my $name = pop @rest;
+	my ($text_re) = @rest;
+	my $ok = defined $r;
+	if ($ok) {
+		$ok &&= ref $code ? $r->{code} =~ $code : $r->{code} == $code;
+		if (defined $ecode) {
+			$ok &&= ref $ecode ? $r->{ecode} =~ $ecode :
+			    $r->{ecode} eq $ecode;
+		}
+		$ok &&= $r->{text} =~ $text_re if $text_re;
+	}
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	Test::More::ok($ok, $name) or Test::More::diag(
+	    '  got: ' . ($r ? join("\n", @{ $r->{lines} }) :
+	    '(no reply: connection closed or timeout)') . "\n" .
+	    ' want: ' . $code . ' ' . ($ecode // '*') .
+	    ($text_re ? " text =~ $text_re" : ''));
+	return $ok;
+}
+
+# stop every process of this environment
+sub cleanup {
+	my ($self) = @_;
+	for my $name (keys %{ $self->{pids} }) {
+		$self->stop($name);
+	}
+}
+
+sub DESTROY {
+	my ($self) = @_;
+	local ($?, $!, $@);
+	$self->cleanup;
+}
+
+sub _kill_all {
+	for my $pid (keys %children) {
+		_stop_pid($pid, 'TERM', 5);
+	}
+}
+
+END {
+	local $?;
+	_kill_all();
+}
+
+$SIG{INT} = $SIG{TERM} = $SIG{HUP} = $SIG{PIPE} = sub { _kill_all(); exit 1 };
+
+package PosternTest::Client;
+
+# A raw SMTP client: bytes in, replies out, nothing hidden.
+
+use strict;
+use warnings;
+
+use Carp qw(croak);
+use IO::Select;
+use IO::Socket::IP;
+use IO::Socket::SSL;
+use MIME::Base64 qw(encode_base64);
+use Time::HiRes qw(time);
+
+# new(port => P, tls => 0|1, ssl => {IO::Socket::SSL options},
+#     timeout => seconds for each read, 10 by default)
+# Connects to 127.0.0.1; dies when the connection fails. The greeting is
+# not read: call read_reply.
+sub new {
+	my ($class, %o) = @_;
+	my $self = bless {
+		port => $o{port},
+		timeout => $o{timeout} // 10,
+		buf => '',
+		eof => 0,
+	}, $class;
+	my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1',
+	    PeerPort => $o{port}, Proto => 'tcp', Timeout => 5)
+	    or croak "connect 127.0.0.1:$o{port}: $!";
+	$self->{sock} = $s;
+	if ($o{tls}) {
+		$self->tls_handshake(%{ $o{ssl} // {} })
+		    or croak "TLS handshake with 127.0.0.1:$o{port}: " .
+		    IO::Socket::SSL::errstr();
+	}
+	return $self;
+}
+
+sub sock { $_[0]{sock} }
+sub is_tls { ref($_[0]{sock}) eq 'IO::Socket::SSL' }
+
+# tls_handshake(%ssl_opts) - start TLS on the connection now (after the
+# 220 to STARTTLS, or at once for smtps); true on success
+sub tls_handshake {
+	my ($self, %ssl) = @_;
+	croak "unread plaintext before TLS: '$self->{buf}'"
+	    if length $self->{buf};
+	my $ok = IO::Socket::SSL->start_SSL($self->{sock},
+	    SSL_verify_mode => SSL_VERIFY_NONE,
+	    SSL_hostname => '',
+	    Timeout => $self->{timeout},
+	    %ssl);
+	return $ok ? 1 : 0;
+}
+
+# tls_version / tls_cipher of the session, undef without TLS
+sub tls_version {
+	my ($self) = @_;
+	return undef unless $self->is_tls;
+	return $self->{sock}->get_sslversion;
+}
+
+sub tls_cipher {
+	my ($self) = @_;
+	return undef unless $self->is_tls;
+	return $self->{sock}->get_cipher;
+}
+
+# send(BYTES) - write all of BYTES in one go (a single write when the
+# kernel allows); false when the peer has gone
+sub send {
+	my ($self, $data) = @_;
+	local $SIG{PIPE} = 'IGNORE';
+	my $off = 0;
+	while ($off < length $data) {
+		my $n = syswrite($self->{sock}, $data, length($data) - $off,
+		    $off);
+		return 0 unless defined $n && $n > 0;
+		$off += $n;
+	}
+	return 1;
+}
+
+# _fill(DEADLINE) - read more into the buffer; false on EOF/timeout
+sub _fill {
+	my ($self, $deadline) = @_;
+	return 0 if $self->{eof};
+	my $s = $self->{sock};
+	for (;;) {
+		my $pending = $self->is_tls ? $s->pending : 0;
+		if (!$pending) {
+			my $left = $deadline - time;
+			return 0 if $left <= 0;
+			my @r = IO::Select->new($s)->can_read($left);
+			return 0 unless @r;
+		}
+		my $n = sysread($s, my $chunk, 65536);
+		if (defined $n && $n > 0) {
+			$self->{buf} .= $chunk;
+			return 1;
+		}
+		if (defined $n && $n == 0) {
+			$self->{eof} = 1;
+			return 0;
+		}
+		# TLS wants more input, or EINTR: try again
+		next if $self->is_tls && $SSL_ERROR == SSL_WANT_READ;
+		next if $!{EINTR} || $!{EAGAIN};
+		$self->{eof} = 1;
+		return 0;
+	}
+}
+
+# read_line(TIMEOUT) - one line without CRLF, undef on EOF/timeout
+sub read_line {
+	my ($self, $timeout) = @_;
+	my $deadline = time + ($timeout // $self->{timeout});
+	for (;;) {
+		if ($self->{buf} =~ s/^(.*?)\r?\n//s) {
+			return $1;
+		}
+		return undef unless $self->_fill($deadline);
+	}
+}
+
+# read_reply(TIMEOUT) - one reply, multi-line aware. Returns a hash
+# reference { code => 250, ecode => '2.0.0' (or ''), text => all lines'
+# text joined by "\n" (enhanced code of each line removed),
+# lines => [ raw lines ], last => last raw line }, or undef when the
+# connection closed or nothing complete came before the timeout.
+sub read_reply {
+	my ($self, $timeout) = @_;
+	my $deadline = time + ($timeout // $self->{timeout});
+	my (@lines, @text, $code, $ecode);
+	for (;;) {
+		my $left = $deadline - time;
+		$left = 0.001 if $left <= 0;
+		my $l = $self->read_line($left);
+		return undef unless defined $l;
+		push @lines, $l;
+		my ($c, $sep, $rest) = $l =~ /^(\d{3})([ -]?)(.*)$/s;
+		croak "malformed reply line '$l'" unless defined $c;
+		$code //= $c;
+		if ($rest =~ s/^([245]\.\d{1,3}\.\d{1,3})(?: |$)//) {
+			$ecode //= $1;
+		}
+		push @text, $rest;
+		next if $sep eq '-';
+		return {
+			code => $code + 0,
+			ecode => $ecode // '',
+			text => join("\n", @text),
+			lines => \@lines,
+			last => $l,
+		};
+	}
+}
+
+# replies(N) - read N replies; a missing one is undef
+sub replies {
+	my ($self, $n, $timeout) = @_;
+	return map { $self->read_reply($timeout) } 1 .. $n;
+}
+
+# cmd(LINE) - send LINE CRLF and read the reply
+sub cmd {
+	my ($self, $line, $timeout) = @_;
+	$self->send("$line\r\n") or return undef;
+	return $self->read_reply($timeout);
+}
+
+# greeting - read the 220 banner
+sub greeting { $_[0]->read_reply }
+
+# ehlo(NAME) - (reply, { KEYWORD => 'params' }) ; keywords upper-cased
+sub ehlo {
+	my ($self, $name) = @_;
+	my $r = $self->cmd('EHLO ' . ($name // 'client.example'));
+	my %kw;
+	if ($r && $r->{code} == 250) {
+		my @l = @{ $r->{lines} };
+		shift @l;
+		for (@l) {
+			my ($k, $v) = /^\d{3}[ -](\S+)\s*(.*)$/ or next;
+			$kw{uc $k} = $v;
+		}
+	}
+	return wantarray ? ($r, \%kw) : $r;
+}
+
+# starttls(%ssl_opts) - STARTTLS, then the handshake; returns the reply
+# to STARTTLS and sets {tls_ok} to the handshake's result
+sub starttls {
+	my ($self, %ssl) = @_;
+	my $r = $self->cmd('STARTTLS');
+	$self->{tls_ok} = 0;
+	if ($r && $r->{code} == 220) {
+		$self->{tls_ok} = $self->tls_handshake(%ssl);
+	}
+	return $r;
+}
+
+sub tls_ok { $_[0]{tls_ok} }
+
+# auth_plain(USER, PASS) - AUTH PLAIN with an initial response
+sub auth_plain {
+	my ($self, $user, $pass) = @_;
+	my $b = encode_base64("\0$user\0$pass", '');
+	return $self->cmd("AUTH PLAIN $b");
+}
+
+# auth_login(USER, PASS) - AUTH LOGIN, both challenges; returns the last
+# reply (an early failure is returned as it comes)
+sub auth_login {
+	my ($self, $user, $pass) = @_;
+	my $r = $self->cmd('AUTH LOGIN');
+	return $r unless $r && $r->{code} == 334;
+	$r = $self->cmd(encode_base64($user, ''));
+	return $r unless $r && $r->{code} == 334;
+	return $self->cmd(encode_base64($pass, ''));
+}
+
+# data(MESSAGE) - DATA, the message (CRLF lines, dot-stuffed by the
+# caller), CRLF.CRLF; returns the final reply (or the reply to DATA
+# when it was not 354)
+sub data {
+	my ($self, $msg) = @_;
+	my $r = $self->cmd('DATA');
+	return $r unless $r && $r->{code} == 354;
+	$msg .= "\r\n" unless $msg =~ /\r\n\z/;
+	$self->send("$msg.\r\n") or return undef;
+	return $self->read_reply;
+}
+
+# is_closed(TIMEOUT) - true when the server closes the connection within
+# TIMEOUT seconds; bytes that arrive meanwhile stay in the buffer
+sub is_closed {
+	my ($self, $timeout) = @_;
+	my $deadline = time + ($timeout // 5);
+	for (;;) {
+		return 1 if $self->{eof};
+		return 0 if time >= $deadline;
+		$self->_fill($deadline);
+	}
+}
+
+# pending_input - what the server sent that no read has consumed
+sub pending_input { $_[0]{buf} }
+
+sub close {
+	my ($self) = @_;
+	return unless $self->{sock};
+	if ($self->is_tls) {
+		$self->{sock}->close(SSL_no_shutdown => 1);
+	} else {
+		CORE::close($self->{sock});
+	}
+	delete $self->{sock};
+}
+
+sub DESTROY {
+	my ($self) = @_;
+	local ($?, $!, $@);
+	$self->close if $self->{sock};
+}
+
+1;
