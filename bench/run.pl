@@ -277,7 +277,7 @@ sub wait_listening
 		return if is_listening($port);
 		if (waitpid($pid, WNOHANG) != 0) {
 			delete $children{$pid};
-			die "$what exited during start-up (status $?); " .
+			die "$what exited during start-up (" . describe_status($?) . "); " .
 			    "log:\n" . tail_of($log, 15);
 		}
 		sleep 0.02;
@@ -343,15 +343,38 @@ sub sink_reader
 	};
 }
 
+sub describe_status
+{
+	my ($st) = @_;
+	return 'killed by signal ' . ($st & 127) if $st & 127;
+	return 'exit status ' . ($st >> 8);
+}
+
+# Dies when one of @pids (processes we started) has exited.
+sub check_alive
+{
+	my ($what, @pids) = @_;
+	for my $pid (@pids) {
+		next unless $children{$pid};
+		next if waitpid($pid, WNOHANG) == 0;
+		my $name = delete $children{$pid};
+		die "$what: $name (pid $pid) exited: " . describe_status($?) .
+		    "\n";
+	}
+}
+
 # Waits until the sink has counted $want messages; returns the time it did.
-# Dies when the count does not move for --timeout seconds.
+# Dies when the count does not move for --timeout seconds, or when the sink
+# or the system is gone.
 sub wait_sink
 {
-	my ($reader, $want, $what) = @_;
+	my ($reader, $want, $what, $src, @watch) = @_;
 	my ($last, $last_change) = ($reader->(), time);
 	while (1) {
 		my $n = $reader->();
 		return time if $n >= $want;
+		source_done($src);
+		check_alive($what, @watch);
 		if ($n != $last) {
 			($last, $last_change) = ($n, time);
 		} elsif (time - $last_change > $opt{timeout}) {
@@ -376,28 +399,41 @@ sub run_source
 {
 	my ($dir, $tag, $port, $n, $bytes) = @_;
 	my $s = $n < $opt{sessions} ? $n : $opt{sessions};
-	return spawn("smtp-source", "$dir/source-$tag.out",
+	my $pid = spawn("smtp-source", "$dir/source-$tag.out",
 	    "$dir/source-$tag.err", $opt{source},
 	    ($opt{reuse} ? '-d' : ()), '-s', $s, '-m', $n,
 	    '-l', $bytes, '-M', 'bench.example.test',
 	    '-f', 'bench@bench.example.test', '-t', 'sink@example.net',
 	    "127.0.0.1:$port");
+	return {pid => $pid, err => "$dir/source-$tag.err", done => 0};
+}
+
+# Checks whether smtp-source is done; dies at once when it failed (it stops
+# at the first reply that is not 2xx), so that a rejecting system does not
+# wait for the --timeout.
+sub source_done
+{
+	my ($src) = @_;
+	return 1 if $src->{done};
+	return 0 if waitpid($src->{pid}, WNOHANG) == 0;
+	delete $children{$src->{pid}};
+	$? == 0 or die "smtp-source failed (" . describe_status($?) . "):\n" .
+	    tail_of($src->{err}, 10);
+	$src->{done} = time;
+	return 1;
 }
 
 sub wait_source
 {
-	my ($pid, $dir, $tag) = @_;
+	my ($src) = @_;
 	my $deadline = time + $opt{timeout};
-	while (waitpid($pid, WNOHANG) == 0) {
+	until (source_done($src)) {
 		if (time > $deadline) {
-			stop($pid, 1);
+			stop($src->{pid}, 1);
 			die "smtp-source did not finish\n";
 		}
 		sleep 0.01;
 	}
-	delete $children{$pid};
-	$? == 0 or die "smtp-source failed (status $?):\n" .
-	    tail_of("$dir/source-$tag.err", 10);
 }
 
 # Starts a system; returns {pid, port, log, count_sent} for the measurement.
@@ -519,10 +555,11 @@ sub measure
 	my $base = 0;
 
 	if ($opt{warmup} > 0) {
-		my $pid = run_source($dir, 'warmup', $sys->{port},
+		my $src = run_source($dir, 'warmup', $sys->{port},
 		    $opt{warmup}, $size->{bytes});
-		wait_sink($reader, $opt{warmup}, "$what warm-up");
-		wait_source($pid, $dir, 'warmup');
+		wait_sink($reader, $opt{warmup}, "$what warm-up", $src, $sink,
+		    $sys->{pid});
+		wait_source($src);
 		$base = $opt{warmup};
 	}
 	sleep $opt{settle};
@@ -532,11 +569,12 @@ sub measure
 	my @times0 = times;
 	my $busy0 = machine_busy();
 	my $t0 = time;
-	my $pid = run_source($dir, 'run', $sys->{port}, $n, $size->{bytes});
-	my $t_end = wait_sink($reader, $base + $n, $what);
+	my $src = run_source($dir, 'run', $sys->{port}, $n, $size->{bytes});
+	my $t_end = wait_sink($reader, $base + $n, $what, $src, $sink,
+	    $sys->{pid});
 	my $elapsed = $t_end - $t0;
-	wait_source($pid, $dir, 'run');
-	my $t_source = time - $t0;	# upper bound, polled
+	wait_source($src);
+	my $t_source = $src->{done} - $t0;	# polled, within ~5 ms
 	sleep $opt{settle};		# let the system finish its bookkeeping
 	my ($cpu1) = tree_cpu($sys->{pid});
 	my $sink1 = proc_stat($sink);
@@ -545,6 +583,7 @@ sub measure
 
 	# Checks that the messages really went through the system once each.
 	my $got = $reader->();
+	check_alive($what, $sink, $sys->{pid});
 	$got == $base + $n or die "$what: smtp-sink counted $got messages, " .
 	    "expected " . ($base + $n) . "\n";
 	my ($sent, $bad) = $sys->{count_sent}->();

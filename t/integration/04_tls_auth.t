@@ -28,6 +28,9 @@ sub tls_session {
 	my $r = $c->starttls(%ssl);
 	die "STARTTLS on $kind: " . ($r ? $r->{last} : 'closed') . "\n"
 	    unless $r && $r->{code} == 220 && $c->tls_ok;
+	my ($e) = $c->ehlo;
+	die "EHLO after TLS on $kind: " . ($e ? $e->{last} : 'closed') . "\n"
+	    unless $e && $e->{code} == 250;
 	return $c;
 }
 
@@ -215,7 +218,6 @@ my $LEGACY = { SSL_cipher_list => 'DEFAULT:@SECLEVEL=0' };
 my %sent;
 {
 	my $c = tls_session('smtp');
-	$c->ehlo;
 	$sent{ESMTPS} = [ $c->tls_version, $c->tls_cipher ];
 	$c->cmd('MAIL FROM:<sender@client.example>');
 	$c->cmd('RCPT TO:<tlsuser@example.test>');
@@ -223,7 +225,6 @@ my %sent;
 	    'message over STARTTLS queued');
 
 	$c = tls_session('submission', SSL_version => 'TLSv1_2');
-	$c->ehlo;
 	$c->auth_login('bob', $U{bob}{password});
 	$sent{ESMTPSA} = [ $c->tls_version, $c->tls_cipher ];
 	$c->cmd('MAIL FROM:<bob@example.test>');

@@ -68,16 +68,31 @@ on_addr(const struct dns_addr_result *r, void *arg)
 	char a[INET6_ADDRSTRLEN];
 	size_t i;
 	const void *p;
+	bool ordered = true;
+	char prev[INET6_ADDRSTRLEN] = "";
+	int prevfam = 0;
 
 	snprintf(got, sizeof(got), "%s", dns_status_str(r->status));
 	for (i = 0; i < r->naddrs; i++) {
+		/* DNS servers rotate records: within a family, any order */
+		if (r->addrs[i].ss_family == prevfam && i > 0)
+			ordered = false;
+		prevfam = r->addrs[i].ss_family;
 		if (r->addrs[i].ss_family == AF_INET)
 			p = &((const struct sockaddr_in *)&r->addrs[i])->sin_addr;
 		else
 			p = &((const struct sockaddr_in6 *)&r->addrs[i])->sin6_addr;
 		inet_ntop(r->addrs[i].ss_family, p, a, sizeof(a));
-		snprintf(got + strlen(got), sizeof(got) - strlen(got),
-		    "%s%s", i == 0 ? " " : ",", a);
+		if (!ordered && strcmp(prev, a) > 0) {
+			/* swap with the previous entry (two at most here) */
+			got[strlen(got) - strlen(prev)] = '\0';
+			snprintf(got + strlen(got), sizeof(got) - strlen(got),
+			    "%s,%s", a, prev);
+		} else
+			snprintf(got + strlen(got), sizeof(got) - strlen(got),
+			    "%s%s", i == 0 ? " " : ",", a);
+		snprintf(prev, sizeof(prev), "%s", a);
+		ordered = true;
 	}
 	ncallbacks++;
 	event_base_loopbreak(base);
