@@ -52,6 +52,7 @@
 #include "buf.h"
 #include "config/config.h"
 #include "deliver_maildir.h"
+#include "deliver_smtp.h"
 #include "delivery.h"
 #include "log.h"
 #include "loop.h"
@@ -61,11 +62,6 @@
 #include "spool.h"
 #include "xmalloc.h"
 
-/*
- * The SMTP transport (another part; its header is daemon/deliver_smtp.h).
- * Declared here so this file builds on its own until the two meet.
- */
-void	deliver_smtp_start(struct delivery_job *job, struct loop *loop);
 
 #define ID_HASH_SIZE	4096
 #define DEST_HASH_SIZE	1024

@@ -19,6 +19,21 @@
 static pthread_mutex_t runtime_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct runtime *runtime_in_force;
 
+/* tls_listener - the kind of a listener that cannot work without TLS */
+static const char *
+tls_listener(const struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nlisten; i++) {
+		if (cfg->listen[i].kind == LISTENER_SMTPS)
+			return "smtps";
+		if (cfg->listen[i].kind == LISTENER_SUBMISSION)
+			return "submission";
+	}
+	return NULL;
+}
+
 struct runtime *
 runtime_new(struct config *cfg, char **error_r)
 {
@@ -42,6 +57,12 @@ runtime_new(struct config *cfg, char **error_r)
 			runtime_unref(&rt);
 			return NULL;
 		}
+	}
+	if (rt->tls_server == NULL && (error = tls_listener(cfg)) != NULL) {
+		*error_r = xasprintf("listen: %s listener needs "
+		    "smtpd_tls_cert_file and smtpd_tls_key_file", error);
+		runtime_unref(&rt);
+		return NULL;
 	}
 	return rt;
 }

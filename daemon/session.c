@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -49,6 +50,9 @@ static const char *const state_names[SMTP_STATE_COUNT] = {
 	"GREETING", "HELO", "READY", "MAIL", "RCPT", "DATA", "BDAT", "AUTH",
 	"QUIT",
 };
+
+/* replies queued beyond this stop the reading of commands */
+#define SESSION_OUTPUT_MAX	(256 * 1024)
 
 static atomic_ullong session_next_id = 1;
 static atomic_int sessions_alive;
@@ -107,15 +111,27 @@ session_reply_text(struct session *s, const char *reply)
 	session_reply(s, "%s", reply);
 }
 
+/*
+ * session_arm_timer - the time allowed for the next read: smtpd_timeout
+ * per command, smtpd_starttls_timeout for a TLS handshake in progress,
+ * and never beyond the smtpd_data_timeout deadline of a DATA/BDAT phase.
+ */
 void
 session_arm_timer(struct session *s)
 {
 	struct timeval tv = { 0, 0 };
+	time_t left;
 
 	tv.tv_sec = s->cfg->smtpd_timeout;
-	if (s->state == SMTP_STATE_GREETING && s->tls &&
-	    s->cfg->smtpd_starttls_timeout > 0)
+	if (s->tls && s->tls_version[0] == '\0')
 		tv.tv_sec = s->cfg->smtpd_starttls_timeout;
+	if (s->tx != NULL && s->tx->data_deadline != 0) {
+		left = s->tx->data_deadline - time(NULL);
+		if (left < 1)
+			left = 1;
+		if (left < tv.tv_sec)
+			tv.tv_sec = left;
+	}
 	evtimer_add(s->timer, &tv);
 }
 
@@ -212,8 +228,15 @@ session_write_cb(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 
 	if (s->closing && !s->suspended &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		session_free(s);
+		return;
+	}
+	if (s->output_blocked && !s->closing && !s->suspended) {
+		s->output_blocked = false;
+		bufferevent_enable(bev, EV_READ);
+		session_process_input(s);
+	}
 }
 
 static void
@@ -266,8 +289,14 @@ session_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (s->suspended)
 		return;
-	log_info("timeout after %s from %s",
-	    s->last_cmd[0] != '\0' ? s->last_cmd : "CONNECT", s->ident);
+	if (s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT)
+		log_info("timeout after %s (%zu bytes) from %s",
+		    s->state == SMTP_STATE_DATA ? "DATA" : "BDAT",
+		    s->tx != NULL ? s->tx->data.size : 0, s->ident);
+	else
+		log_info("timeout after %s from %s",
+		    s->last_cmd[0] != '\0' ? s->last_cmd : "CONNECT",
+		    s->ident);
 	session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
 	    s->cfg->myhostname);
 	session_close(s);
@@ -359,6 +388,17 @@ session_process_input(struct session *s)
 	bool too_long;
 
 	while (!s->suspended && !s->closing && s->bev != NULL) {
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) >
+		    SESSION_OUTPUT_MAX) {
+			/*
+			 * The client pipelines without reading our replies:
+			 * stop reading until they are out, so it cannot make
+			 * us buffer without bound.
+			 */
+			s->output_blocked = true;
+			bufferevent_disable(s->bev, EV_READ);
+			return;
+		}
 		in = bufferevent_get_input(s->bev);
 		if (s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT) {
 			if (!session_data_input(s, in))

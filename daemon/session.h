@@ -14,6 +14,8 @@
 
 #include <sys/socket.h>
 
+#include <time.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -68,6 +70,7 @@ struct transaction {
 	char	 queue_id[QUEUE_ID_MAX];
 	struct smtp_data data;		/* content reader */
 	bool	 data_started;
+	time_t	 data_deadline;		/* smtpd_data_timeout; 0 before DATA */
 	size_t	 bdat_remaining;	/* bytes of this chunk still to read */
 	bool	 bdat_last;
 	bool	 bdat_failed;		/* a chunk failed: refuse until LAST */
@@ -97,6 +100,7 @@ struct session {
 	bool	 suspended;		/* pool work outstanding */
 	bool	 closing;		/* free once output drains */
 	bool	 discard_line;		/* skipping the rest of a long line */
+	bool	 output_blocked;	/* reading paused: replies not read */
 	bool	 shutdown_pending;	/* SIGTERM came while suspended */
 	size_t	 discard_bytes;		/* of that chunk, still to read */
 	bool	 discard_last;

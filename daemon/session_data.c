@@ -58,6 +58,7 @@ open_spool(struct session *s)
 	}
 	snprintf(tx->queue_id, sizeof(tx->queue_id), "%s",
 	    spool_file_queue_id(tx->spool));
+	tx->data_deadline = time(NULL) + s->cfg->smtpd_data_timeout;
 	if (s->sasl_username != NULL)
 		log_info("%s: client=%s, sasl_method=%s, sasl_username=%s",
 		    tx->queue_id, s->ident, s->sasl_method, s->sasl_username);
