@@ -482,7 +482,8 @@ sub start_postern
 	if ($is_root || @postern_opt) {
 		open my $fh, '>>', "$dir/postern.cf" or die "$!\n";
 		print $fh "mail_owner = nobody\n" if $is_root;
-		print $fh "# --postern-opt\n", map { "$_\n" } @postern_opt;
+		print $fh "# --postern-opt\n", map { "$_\n" } @postern_opt
+		    if @postern_opt;
 	}
 	my $pid = spawn('posternd', "$dir/posternd.out", "$dir/posternd.log",
 	    $opt{posternd}, '-c', "$dir/postern.cf");
