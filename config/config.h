@@ -1,0 +1,147 @@
+/*
+ * config.h - the loaded configuration: an immutable, reference-counted
+ * snapshot of main.cf.
+ *
+ * A session takes a reference when it starts and keeps that configuration
+ * for its whole life; a reload builds a new one and swaps the global
+ * pointer (config_current). Nothing here is ever modified after
+ * config_load() returns.
+ *
+ * Parameter names and meanings follow Postfix wherever a Postfix parameter
+ * means the same thing (doc/configuration.md lists them all).
+ *
+ * SPDX-License-Identifier: ISC
+ */
+#ifndef POSTERN_CONFIG_H
+#define POSTERN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "table.h"
+#include "matchlist.h"
+
+enum listener_kind {
+	LISTENER_SMTP,		/* port 25 style: STARTTLS offered */
+	LISTENER_SUBMISSION,	/* RFC 6409: STARTTLS before AUTH and MAIL */
+	LISTENER_SMTPS,		/* RFC 8314 implicit TLS */
+	LISTENER_POLICY,	/* Postfix policy delegation (later issue) */
+};
+
+struct listen_spec {
+	enum listener_kind kind;
+	char	*host;		/* owned; numeric address or name */
+	char	*port;		/* owned */
+};
+
+/* a next hop written as [host]:port (no MX lookup) or host:port (MX) */
+struct nexthop {
+	char	*host;		/* owned; NULL when unset */
+	char	*port;		/* owned; "25" by default */
+	bool	 use_mx;	/* false when written in brackets */
+};
+
+struct config {
+	int	 refcount;	/* atomic; see config_ref */
+	char	*path;		/* owned; the file it came from */
+
+	/* identity and routing */
+	char	*myhostname;
+	char	*mydomain;
+	char	*myorigin;
+	char	*smtpd_banner;
+	struct matchlist *mydestination;	/* owned; domains */
+	struct matchlist *relay_domains;	/* owned; domains */
+	struct matchlist *mynetworks;		/* owned; addresses */
+	struct nexthop relayhost;
+	char	*local_transport;	/* "maildir:/base" */
+	char	*maildir_base;		/* derived from local_transport */
+	char	*dns_resolver;		/* "IP@PORT" or NULL: system resolver */
+	char	*mail_owner;		/* user to run as after binding */
+	char	*queue_directory;
+
+	/* listeners */
+	struct listen_spec *listen;	/* owned array */
+	size_t	 nlisten;
+
+	/* TLS (server side) */
+	char	*smtpd_tls_cert_file;
+	char	*smtpd_tls_key_file;
+	char	*smtpd_tls_protocols_min;	/* "TLSv1.2" */
+	char	*smtpd_tls_ciphers;		/* OpenSSL cipher list, TLS <=1.2 */
+	bool	 smtpd_tls_auth_only;		/* AUTH only after STARTTLS */
+	/* TLS (client side) */
+	char	*smtp_tls_security_level;	/* none, may, encrypt */
+
+	/* AUTH */
+	struct table *smtpd_sasl_password_maps;	/* owned; user -> crypt hash */
+
+	/* filters, in chain order */
+	char	**smtpd_filters;	/* owned, NULL-terminated */
+
+	/* limits (bytes, counts) */
+	size_t	 message_size_limit;
+	size_t	 smtpd_recipient_limit;
+	size_t	 smtpd_line_length_limit;	/* command line, RFC 5321 4.5.3.1.4 */
+	size_t	 line_length_limit;		/* text line in DATA */
+	size_t	 header_size_limit;		/* whole header block */
+	size_t	 header_count_limit;
+	int	 smtpd_soft_error_limit;
+	int	 smtpd_hard_error_limit;
+	int	 smtpd_client_connection_count_limit;	/* per client IP */
+	int	 smtpd_max_connections;			/* all clients */
+	int	 smtpd_auth_failure_limit;		/* per session */
+
+	/* timeouts (seconds) */
+	int	 smtpd_timeout;			/* per command */
+	int	 smtpd_data_timeout;		/* whole DATA/BDAT phase */
+	int	 smtpd_starttls_timeout;
+	int	 smtp_connect_timeout;
+	int	 smtp_helo_timeout;
+	int	 smtp_data_timeout;		/* per write during DATA */
+	int	 smtp_command_timeout;
+	int	 smtp_connection_cache_time_limit;
+
+	/* queue (seconds) */
+	int	 queue_run_delay;
+	int	 minimal_backoff_time;
+	int	 maximal_backoff_time;
+	int	 maximal_queue_lifetime;
+	int	 bounce_queue_lifetime;
+	int	 default_destination_concurrency_limit;
+	int	 qmgr_message_active_limit;
+
+	/* threads */
+	int	 loop_threads;			/* 0: one per core */
+	int	 worker_threads;		/* 0: two per core */
+
+	char	*debug_subsystems;
+};
+
+/*
+ * config_load - parse the file at path. Returns a configuration with one
+ * reference, or NULL with *error_r set to "path:line: what is wrong" (a
+ * static or thread-local string, valid until the next call).
+ */
+struct config *config_load(const char *path, const char **error_r);
+void	config_ref(struct config *);
+void	config_unref(struct config **);
+/* config_print - write every parameter with its effective value (-P) */
+void	config_print(const struct config *, FILE *);
+
+/*
+ * config_current / config_swap - the configuration new sessions use.
+ * config_current returns a new reference the caller must unref.
+ * config_swap takes over the caller's reference and drops the old one.
+ */
+struct config *config_current(void);
+void	config_swap(struct config *);
+
+/* parse_time - Postfix time values: "30s", "5m", "4h", "5d", "1w", bare number = unit */
+int	config_parse_time(const char *, char default_unit, int *seconds_r);
+/* parse_size - plain byte count */
+int	config_parse_size(const char *, size_t *bytes_r);
+
+#endif
