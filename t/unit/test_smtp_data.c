@@ -83,11 +83,11 @@ test_dot(void)
 		    d.error != SMTP_DATA_BARE_EOL; off += used) {
 			n = len - off < step ? len - off : step;
 			used = smtp_data_feed(&d, c->input + off, n);
-			if (used < n)
+			if (used < n) {
+				off += used;
 				break;
+			}
 		}
-		if (used < n)
-			off += used;
 		is_int(d.error, c->want_error, "%s: error", c->name);
 		is_int(d.done, c->want_done, "%s: done", c->name);
 		if (c->want_headers != NULL) {
