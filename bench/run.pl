@@ -49,7 +49,8 @@ sub usage
 usage: $0 [options]
   --rounds R          rounds; each round runs every size on every system (3)
   --sizes LIST        message body sizes, e.g. 4k,100k or 512,1m (4k,100k)
-  --count SIZE=N      messages per run for SIZE (4k=5000, 100k=2000; others 1000)
+  --count SIZE=N      messages per run for SIZE (4k=5000, 100k=2000,
+                      other sizes 1000)
   --sessions S        concurrent smtp-source sessions (20)
   --warmup N          messages sent (not measured) before each run (40)
   --reuse             send all messages of a session over one connection
@@ -60,6 +61,9 @@ usage: $0 [options]
   --postfix-opt LINE  extra Postfix main.cf line (repeatable)
   --tmpdir DIR        where spools live; use a real disk, not tmpfs (/var/tmp)
   --timeout SEC       fail a run when the sink count stalls this long (30)
+  --settle SEC        pause before and after the measured part (1)
+  --master, --postfix, --source, --sink PATH
+                      Postfix programs (Debian's paths by default)
   --out FILE          also write the results (markdown) to FILE
   --keep              keep the temporary directory (logs, spools)
   --check-targets     exit 3 unless postern reaches the issue's targets
@@ -71,7 +75,8 @@ EOF
 
 GetOptions(\%opt, 'rounds=i', 'sizes=s', 'sessions=i', 'warmup=i',
     'only=s', 'posternd=s', 'tmpdir=s', 'timeout=i', 'settle=f', 'out=s',
-    'keep', 'verbose', 'check-targets', 'reuse', 'master=s', 'postfix=s', 'source=s', 'sink=s',
+    'keep', 'verbose', 'check-targets', 'reuse', 'master=s', 'postfix=s',
+    'source=s', 'sink=s',
     'count=s' => \%count, 'postern-opt=s' => \@postern_opt,
     'postfix-opt=s' => \@postfix_opt, 'help' => \&usage) or usage();
 @ARGV and usage();
@@ -109,6 +114,24 @@ if (grep { $_ eq 'postern' } @systems) {
 	    "(build it, set \$POSTERND or use --only postfix)\n";
 	$opt{posternd} = abs_path($opt{posternd});
 }
+
+# The file system type of a directory, from the longest matching mount point.
+sub fs_type
+{
+	my ($dir) = @_;
+	my ($best, $type) = ('', '?');
+	open my $fh, '<', '/proc/mounts' or return $type;
+	while (<$fh>) {
+		my (undef, $mnt, $t) = split;
+		next unless $dir eq $mnt || index("$dir/", "$mnt/") == 0 ||
+		    $mnt eq '/';
+		($best, $type) = ($mnt, $t) if length $mnt >= length $best;
+	}
+	return $type;
+}
+my $tmp_fs = fs_type(abs_path($opt{tmpdir}) // $opt{tmpdir});
+warn "WARNING: $opt{tmpdir} is $tmp_fs: fsync costs nothing there\n"
+    if $tmp_fs =~ /^(?:tmpfs|ramfs)$/;
 
 my $TOP_TMP = tempdir('postern-bench.XXXXXX', DIR => $opt{tmpdir},
     CLEANUP => 0);
@@ -686,9 +709,9 @@ push @out, '# Postern relay benchmark', '',
     version_of_postfix(), (grep { $_ eq 'postern' } @systems) ?
     $opt{posternd} : '(not run)', revision()),
     sprintf('smtp-source -s %d%s into the system on 127.0.0.1, relayhost ' .
-    'smtp-sink; %d round(s), alternating; warm-up %d msgs; spools in %s',
-    $opt{sessions}, $opt{reuse} ? ' -d' : '', $opt{rounds}, $opt{warmup},
-    $opt{tmpdir}), '',
+    'smtp-sink; %d round(s), alternating; warm-up %d msgs; spools in %s ' .
+    '(%s)', $opt{sessions}, $opt{reuse} ? ' -d' : '', $opt{rounds},
+    $opt{warmup}, $opt{tmpdir}, $tmp_fs), '',
     'msg/s: messages per second end to end (first smtp-source connection ' .
     'until smtp-sink has the last message).',
     'CPU/1000: user+sys seconds of all the system\'s processes per 1000 ' .
