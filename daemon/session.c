@@ -135,10 +135,26 @@ session_arm_timer(struct session *s)
 	evtimer_add(s->timer, &tv);
 }
 
-/* session_error - count a client error; true if the session must end */
+static void
+tarpit_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	if (session_resume_begin(s))
+		session_resume_end(s);
+}
+
+/*
+ * session_error - count a client error; true if the session must end.
+ * Past smtpd_soft_error_limit every further error costs the client one
+ * second before its next command is read (Postfix's smtpd_error_sleep_time),
+ * which slows down password guessing and address harvesting.
+ */
 bool
 session_error(struct session *s)
 {
+	struct timeval one = { 1, 0 };
+
 	s->errors++;
 	if (s->errors >= s->cfg->smtpd_hard_error_limit) {
 		log_info("NOQUEUE: too many errors after %s from %s",
@@ -148,6 +164,11 @@ session_error(struct session *s)
 		    s->cfg->myhostname);
 		session_close(s);
 		return true;
+	}
+	if (s->errors >= s->cfg->smtpd_soft_error_limit && !s->suspended &&
+	    !s->closing) {
+		session_suspend(s);
+		evtimer_add(s->tarpit, &one);
 	}
 	return false;
 }
@@ -188,6 +209,8 @@ session_free(struct session *s)
 		bufferevent_free(s->bev);
 	if (s->timer != NULL)
 		event_free(s->timer);
+	if (s->tarpit != NULL)
+		event_free(s->tarpit);
 	listener_release(s->listener, &s->ss);
 	runtime_unref(&s->rt);
 	free(s->helo);
@@ -511,6 +534,7 @@ session_start(struct loop *loop, struct listener *lst, int fd,
 	loop_sessions = link;
 
 	s->timer = evtimer_new(loop_base(loop), session_timeout_cb, s);
+	s->tarpit = evtimer_new(loop_base(loop), tarpit_done, s);
 	log_info("connect from %s", s->ident);
 
 	if (s->kind == LISTENER_SMTPS) {

@@ -89,6 +89,7 @@ struct session {
 
 	struct bufferevent *bev;	/* owned; TLS filter after STARTTLS */
 	struct event	*timer;		/* owned */
+	struct event	*tarpit;	/* owned: soft error limit delay */
 	struct sockaddr_storage ss;
 	char	 addr[64];		/* "192.0.2.7" */
 	char	 name[256];		/* PTR name or "unknown" */
