@@ -245,7 +245,9 @@ $t->start_posternd(config => \%CONFIG);
 	my $twice = poll_until(sub {
 		(grep { $_ =~ $re } $t->log_lines($mark)) >= 2
 	}, 10);
-	ok($twice, '4xx: retried (a second deferral after the backoff)');
+	ok($twice, '4xx: retried (a second deferral after the backoff)') or
+	    diag("log of $qid:\n" . join("\n",
+	    grep { /\b\Q$qid\E\b/ } $t->log_lines($mark)));
 	ok(!grep({ /\b\Q$qid\E: (?:sender non-delivery|to=.*status=bounced)/ }
 	    $t->log_lines($mark)), '4xx: no bounce for a temporary failure');
 

@@ -1,0 +1,243 @@
+#!/usr/bin/perl
+# 10_shutdown.t - graceful shutdown on SIGTERM: idle sessions get
+# "421 4.3.2" and the daemon exits 0 within a few seconds; a DATA in
+# progress is either finished (250, then delivered) or refused (421, then
+# never delivered); queued messages stay in the spool and are delivered
+# after the restart; a SIGTERM during a delivery loses nothing.
+#
+# SPDX-License-Identifier: ISC
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use Test::More;
+use File::Find;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(time sleep);
+use PosternTest qw(reply_is poll_until);
+
+my $t = PosternTest->new;
+my %CONFIG = (
+	mynetworks => '127.0.0.0/8',
+	queue_run_delay => '1s',
+	minimal_backoff_time => '1s',
+	maximal_backoff_time => '2s',
+);
+
+# --- local helpers ----------------------------------------------------------
+
+sub message {
+	my ($subject) = @_;
+	return "From: <sender\@client.example>\r\nTo: <far\@other.example>\r\n" .
+	    "Subject: $subject\r\nMessage-ID: <$subject\@client.example>\r\n" .
+	    "\r\nbody of $subject\r\n";
+}
+
+# send_msg(CLIENT, TO, SUBJECT) - one transaction; (reply, qid)
+sub send_msg {
+	my ($c, $to, $subject) = @_;
+	my $r = $c->cmd('MAIL FROM:<sender@client.example>');
+	return ($r) unless $r && $r->{code} == 250;
+	$r = $c->cmd("RCPT TO:<$to>");
+	return ($r) unless $r && $r->{code} == 250;
+	$r = $c->data(message($subject));
+	my ($qid) = ($r && $r->{code} == 250) ?
+	    $r->{text} =~ /queued as ([A-Za-z0-9]+)/ : ();
+	return ($r, $qid);
+}
+
+# wait_exit(PID, TIMEOUT) - (wait status, seconds) once PID has exited;
+# (undef, TIMEOUT) when it is still running
+sub wait_exit {
+	my ($pid, $timeout) = @_;
+	my $t0 = time;
+	while (time - $t0 < $timeout) {
+		my $r = waitpid $pid, WNOHANG;
+		return ($?, time - $t0) if $r == $pid;
+		return (undef, 0) if $r == -1;
+		sleep 0.02;
+	}
+	return (undef, $timeout);
+}
+
+sub spool_files {
+	my %f;
+	my $top = $t->path('spool');
+	return \%f unless -d $top;
+	find({ no_chdir => 1, wanted => sub {
+		return unless -f $_;
+		my ($state) = $File::Find::name =~ m{^\Q$top\E/([^/]+)/};
+		return unless defined $state;
+		push @{ $f{$state} }, (m{([^/]+)$})[0];
+	} }, $top);
+	return \%f;
+}
+
+sub sink_count {
+	my ($subject) = @_;
+	return scalar grep { /^Subject: \Q$subject\E$/m } $t->sink_messages;
+}
+
+sub sanitizer_clean {
+	my @bad = grep { /AddressSanitizer|LeakSanitizer|runtime error:/ }
+	    $t->log_lines;
+	ok(!@bad, 'no sanitizer report in the log') or
+	    diag(join "\n", @bad[0 .. ($#bad < 9 ? $#bad : 9)]);
+}
+
+# --- 1. SIGTERM with idle sessions, and one in the middle of DATA ---------
+
+my ($data_reply, $data_qid);
+{
+	$t->start_posternd(config => \%CONFIG);
+	my $pid = $t->posternd_pid;
+
+	my $idle = $t->session('smtp');			# after EHLO
+	my $tx = $t->session('smtp');			# after RCPT
+	reply_is($tx->cmd('MAIL FROM:<sender@client.example>'), 250, undef,
+	    'in transaction: MAIL');
+	reply_is($tx->cmd('RCPT TO:<tx@other.example>'), 250, undef,
+	    'in transaction: RCPT');
+	my $data = $t->session('smtp');			# in DATA
+	$data->cmd('MAIL FROM:<sender@client.example>');
+	$data->cmd('RCPT TO:<indata@other.example>');
+	reply_is($data->cmd('DATA'), 354, undef, 'in DATA: 354');
+	my $m = message('SHUTDOWN-IN-DATA');
+	my $half = int(length($m) / 2);
+	$data->send(substr($m, 0, $half));
+	sleep 0.2;	# let the first half arrive before the signal
+
+	my $mark = $t->log_mark;
+	kill 'TERM', $pid;
+	my $r = $idle->read_reply(5);
+	reply_is($r, 421, '4.3.2', 'idle after EHLO: 421 4.3.2 on SIGTERM');
+	like($r ? $r->{text} : '', qr/relay\.example\.test/,
+	    '421 names myhostname');
+	ok($idle->is_closed(5), 'idle: then the connection is closed');
+	reply_is($tx->read_reply(5), 421, '4.3.2',
+	    'idle in a transaction: 421 4.3.2');
+	ok($tx->is_closed(5), 'in transaction: connection closed');
+
+	# the rest of the message: either finished or refused, never both
+	$data->send(substr($m, $half) . ".\r\n");
+	$data_reply = $data->read_reply(10);
+	ok($data_reply && ($data_reply->{code} == 250 ||
+	    $data_reply->{code} == 421),
+	    'in DATA: the transaction is finished (250) or refused (421)') or
+	    diag('got: ' . ($data_reply ? $data_reply->{last} : 'nothing'));
+	($data_qid) = $data_reply && $data_reply->{code} == 250 ?
+	    $data_reply->{text} =~ /queued as ([A-Za-z0-9]+)/ : ();
+	diag('in DATA: ' . ($data_reply ? $data_reply->{last} : 'no reply'));
+
+	my ($st, $secs) = wait_exit($pid, 12);
+	ok(defined $st, 'posternd exits after SIGTERM') or
+	    diag("log tail:\n" . $t->log_tail(10));
+	is($st, 0, 'exit status 0');
+	cmp_ok($secs, '<=', 5, 'within 5 seconds');
+	ok(!eval { PosternTest::Client->new(port => $t->port('smtp')) },
+	    'no longer accepting connections');
+
+	my $f = spool_files();
+	is(scalar @{ $f->{incoming} // [] }, 0,
+	    'nothing left in incoming/ after a graceful stop') or
+	    diag('incoming: ' . join(' ', @{ $f->{incoming} }));
+	if (defined $data_qid) {
+		ok((grep { $_ eq $data_qid } @{ $f->{queue} // [] },
+		    @{ $f->{deferred} // [] }),
+		    'in DATA: the acknowledged message is in the spool');
+	}
+}
+
+# --- 2. SIGTERM with messages queued (next hop down) ----------------------
+
+my %qid;
+{
+	$t->start_posternd;
+	my $c = $t->session('smtp');
+	for my $i (1 .. 5) {
+		my ($r, $qid) = send_msg($c, "q$i\@other.example",
+		    "SHUTDOWN-QUEUED-$i");
+		$qid{$i} = $qid if $r && $r->{code} == 250 && $qid;
+	}
+	$c->cmd('QUIT');
+	is(scalar keys %qid, 5, 'queued: 5 messages acknowledged');
+	ok($t->wait_for_log(qr/: to=<q\d\@other\.example>, .*status=deferred/,
+	    10), 'queued: deferred while the next hop is down');
+
+	my $pid = $t->posternd_pid;
+	kill 'TERM', $pid;
+	my ($st, $secs) = wait_exit($pid, 12);
+	is($st, 0, 'queued: exit 0 on SIGTERM');
+	cmp_ok($secs, '<=', 5, 'queued: within 5 seconds');
+	my $f = spool_files();
+	my %in = map { $_ => 1 } @{ $f->{queue} // [] },
+	    @{ $f->{deferred} // [] };
+	my @lost = grep { !$in{ $qid{$_} } } sort keys %qid;
+	ok(!@lost, 'queued: all 5 are still in the spool') or
+	    diag("not in the spool: @lost; spool: " .
+	    join(' ', map { "$_=" . join(',', @{ $f->{$_} }) } keys %$f));
+	is(scalar @{ $f->{corrupt} // [] }, 0, 'queued: nothing corrupt');
+
+	$t->start_smtp_sink;
+	$t->start_posternd;
+	my $all = poll_until(sub {
+		!grep { !sink_count("SHUTDOWN-QUEUED-$_") } keys %qid
+	}, 20);
+	ok($all, 'queued: all 5 delivered after the restart') or
+	    diag('missing: ' . join(' ', grep {
+	    !sink_count("SHUTDOWN-QUEUED-$_") } sort keys %qid));
+
+	if (defined $data_qid) {
+		ok(poll_until(sub { sink_count('SHUTDOWN-IN-DATA') }, 10),
+		    'in DATA: the message acknowledged during shutdown ' .
+		    'is delivered');
+	} else {
+		sleep 1.5;	# a wrongly kept message would be out by now
+		is(sink_count('SHUTDOWN-IN-DATA'), 0,
+		    'in DATA: the refused message is never delivered');
+	}
+	is(scalar(grep { /^X-Rcpt-Args: <tx\@other\.example>/m }
+	    $t->sink_messages), 0,
+	    'the interrupted transaction was never delivered');
+}
+
+# --- 3. SIGTERM during a delivery -----------------------------------------
+
+{
+	$t->stop('smtp-sink');
+	$t->start_smtp_sink(undef, '-w', '3');	# 3 s before answering DATA
+	my $c = $t->session('smtp');
+	my ($r, $qid) = send_msg($c, 'slow@other.example', 'SHUTDOWN-SLOW');
+	reply_is($r, 250, '2.0.0', 'slow next hop: message accepted');
+	$c->cmd('QUIT');
+	# the delivery starts at once and then waits 3 s for the 354
+	sleep 1;
+	is(sink_count('SHUTDOWN-SLOW'), 0,
+	    'slow next hop: not delivered yet when SIGTERM comes');
+	my $pid = $t->posternd_pid;
+	kill 'TERM', $pid;
+	my ($st, $secs) = wait_exit($pid, 15);
+	is($st, 0, 'during a delivery: exit 0 on SIGTERM');
+	cmp_ok($secs, '<=', 12, 'during a delivery: exits in time');
+
+	$t->stop('smtp-sink');
+	$t->start_smtp_sink;
+	$t->start_posternd;
+	ok(poll_until(sub { sink_count('SHUTDOWN-SLOW') }, 20),
+	    'during a delivery: the message arrives (at least once)') or
+	    diag("log tail:\n" . $t->log_tail(10));
+	my $drained = poll_until(sub {
+		my $s = spool_files();
+		!@{ $s->{queue} // [] } && !@{ $s->{deferred} // [] }
+	}, 10);
+	ok($drained, 'the spool is empty at the end');
+}
+
+ok($t->is_running, 'posternd still running');
+my $st = $t->stop;
+is($st, 0, 'posternd exits 0 on SIGTERM') or
+    diag('status: ' . ($st // 'undef') . "\n" . $t->log_tail(10));
+sanitizer_clean();
+
+done_testing;
