@@ -70,7 +70,7 @@ struct config {
 	char	*smtpd_tls_cert_file;
 	char	*smtpd_tls_key_file;
 	char	*smtpd_tls_protocols_min;	/* "TLSv1.2" */
-	char	*smtpd_tls_ciphers;		/* OpenSSL cipher list, TLS <=1.2 */
+	char	*smtpd_tls_ciphers;		/* OpenSSL list, TLS <= 1.2 */
 	bool	 smtpd_tls_auth_only;		/* AUTH only after STARTTLS */
 	/* TLS (client side) */
 	char	*smtp_tls_security_level;	/* none, may, encrypt */
@@ -84,7 +84,7 @@ struct config {
 	/* limits (bytes, counts) */
 	size_t	 message_size_limit;
 	size_t	 smtpd_recipient_limit;
-	size_t	 smtpd_line_length_limit;	/* command line, RFC 5321 4.5.3.1.4 */
+	size_t	 smtpd_line_length_limit;	/* RFC 5321 4.5.3.1.4 */
 	size_t	 line_length_limit;		/* text line in DATA */
 	size_t	 header_size_limit;		/* whole header block */
 	size_t	 header_count_limit;
@@ -139,7 +139,10 @@ void	config_print(const struct config *, FILE *);
 struct config *config_current(void);
 void	config_swap(struct config *);
 
-/* parse_time - Postfix time values: "30s", "5m", "4h", "5d", "1w", bare number = unit */
+/*
+ * config_parse_time - Postfix time values: "30s", "5m", "4h", "5d", "1w";
+ * a bare number is in default_unit
+ */
 int	config_parse_time(const char *, char default_unit, int *seconds_r);
 /* parse_size - plain byte count */
 int	config_parse_size(const char *, size_t *bytes_r);

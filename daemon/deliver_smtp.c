@@ -125,7 +125,7 @@ struct smtp_delivery {
 	struct sockaddr_storage *addrs;	/* owned; of hosts[ihost] */
 	size_t	 naddrs, iaddr;
 	enum tls_level tls;
-	bool	 no_tls;		/* plaintext retry after a failed handshake */
+	bool	 no_tls;		/* plaintext retry after TLS failed */
 	bool	 plain_retried;
 	bool	 reused;		/* the session came from the cache */
 	/* the most telling failure so far */
@@ -138,7 +138,7 @@ struct smtp_session {
 	struct smtp_ctx *ctx;		/* borrowed */
 	struct smtp_delivery *dl;	/* borrowed; NULL when not at work */
 	enum smtp_state state;
-	struct bufferevent *bev;	/* owned (the TLS filter owns the TCP one) */
+	struct bufferevent *bev;	/* owned (TLS filter owns TCP) */
 	struct event *timer;		/* owned */
 	struct event *reaper;		/* owned; frees the closed session */
 	char	*key;			/* owned; destination for the cache */
@@ -154,14 +154,14 @@ struct smtp_session {
 	int	 cmd_timeout, data_timeout, helo_timeout;
 	TAILQ_ENTRY(smtp_session) entry;	/* in ctx->idle */
 	/* the transaction (RFC 5321 3.3) */
-	size_t	 nreplies;		/* replies received: MAIL, RCPTs, DATA */
+	size_t	 nreplies;		/* MAIL, RCPTs, DATA replies */
 	size_t	 nrcpt_sent;
 	size_t	 naccepted;
 	bool	 mail_ok;
 	bool	 pipelining;
 	bool	 discard_dot;		/* DATA got 354 with no recipient */
 	/* content */
-	int	 phase;			/* 0 header, 1 separator, 2 body, 3 end */
+	int	 phase;			/* 0 hdr, 1 sep, 2 body, 3 end */
 	off_t	 cpos;
 	size_t	 cleft;
 	struct smtp_dot dot;

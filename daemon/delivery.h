@@ -63,9 +63,9 @@ struct delivery_job {
 	size_t	 nrcpts;
 
 	/* set by the transport */
-	char	*relay;			/* owned; "mx.example.net[192.0.2.25]:25" */
+	char	*relay;			/* owned; "mx.example[192.0.2.25]:25" */
 
-	/* done - called once on the qmgr loop when every recipient has a status */
+	/* done - called once on the qmgr loop when every rcpt has a status */
 	void	 (*done)(struct delivery_job *);
 	void	*done_arg;
 };

@@ -14,7 +14,10 @@
 
 /* log_init - to_syslog: send to syslog(3) (mail facility), else stderr */
 void	log_init(const char *progname, bool to_syslog);
-/* log_set_debug - turn debug tracing on for a comma-separated subsystem list, or "all" */
+/*
+ * log_set_debug - turn debug tracing on for a comma-separated list of
+ * subsystems, or "all"
+ */
 void	log_set_debug(const char *subsystems);
 bool	log_debug_enabled(const char *subsystem);
 

@@ -30,7 +30,7 @@
 
 /* Folding state: words are joined by a space or by CRLF TAB. */
 struct folder {
-	struct buf	*out;		/* borrowed: the header under construction */
+	struct buf	*out;		/* borrowed: the header being built */
 	size_t		 col;		/* characters on the current line */
 	bool		 has_word;	/* a word is already on this line */
 };

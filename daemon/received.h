@@ -24,7 +24,7 @@
 #include "buf.h"
 
 /* Hard limits on each field; longer values are cut (see received.c). */
-#define RECEIVED_NAME_MAX	255	/* helo, client_name, by: RFC 5321 4.5.3.1.2 */
+#define RECEIVED_NAME_MAX	255	/* RFC 5321 4.5.3.1.2 */
 #define RECEIVED_ADDR_MAX	64
 #define RECEIVED_TOKEN_MAX	64	/* queue id, TLS version and cipher */
 #define RECEIVED_RCPT_MAX	512

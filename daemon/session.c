@@ -423,7 +423,8 @@ session_process_input(struct session *s)
 			return;
 		}
 		in = bufferevent_get_input(s->bev);
-		if (s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT) {
+		if (s->state == SMTP_STATE_DATA ||
+		    s->state == SMTP_STATE_BDAT) {
 			if (!session_data_input(s, in))
 				return;
 			continue;
@@ -547,7 +548,8 @@ session_start(struct loop *loop, struct listener *lst, int fd,
 			return;
 		}
 		bev = bufferevent_openssl_socket_new(loop_base(loop), fd,
-		    tls_server_new(s->rt->tls_server), BUFFEREVENT_SSL_ACCEPTING,
+		    tls_server_new(s->rt->tls_server),
+		    BUFFEREVENT_SSL_ACCEPTING,
 		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 		s->tls = true;
 	} else

@@ -130,7 +130,8 @@ smtp_reply_add_line(struct smtp_reply *r, const char *line, size_t len,
 	if (r->nlines == 0) {
 		r->code = code;
 		n = parse_esc(line, len);
-		if (n > 0 && n < sizeof(r->esc) && line[0] == '0' + code / 100) {
+		if (n > 0 && n < sizeof(r->esc) &&
+		    line[0] == '0' + code / 100) {
 			memcpy(r->esc, line, n);
 			r->esc[n] = '\0';
 		}

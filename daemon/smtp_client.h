@@ -20,13 +20,13 @@ struct delivery_rcpt;
 struct evbuffer;
 
 /* Hard limits on what a server may send us (RFC 5321 4.5.3.1.5: 512 min) */
-#define SMTP_REPLY_LINE_MAX	2048	/* bytes per reply line, CRLF included */
+#define SMTP_REPLY_LINE_MAX	2048	/* per line, CRLF included */
 #define SMTP_REPLY_LINES_MAX	100	/* lines per multi-line reply */
 
 struct smtp_reply {
 	int	 code;		/* 200..599 once the first line is parsed */
 	char	 esc[16];	/* RFC 3463 code of the first line, or "" */
-	struct buf text;	/* owned; line texts after "NNN-", '\n'-joined */
+	struct buf text;	/* owned; texts after "NNN-", \n-joined */
 	size_t	 nlines;
 };
 

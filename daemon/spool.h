@@ -93,7 +93,7 @@ struct spool_file;
  */
 struct spool_file *spool_create(const char *queue_dir, const char **error_r);
 const char *spool_file_queue_id(const struct spool_file *);
-/* spool_write_body - append body bytes (buffered); -1 and *error_r on failure */
+/* spool_write_body - append body bytes (buffered); -1 and *error_r */
 int	spool_write_body(struct spool_file *, const void *, size_t,
 	    const char **error_r);
 size_t	spool_body_size(const struct spool_file *);
@@ -141,9 +141,10 @@ int	spool_mark_done(struct spool_msg *, size_t i, const char **error_r);
  * the file is about to be removed anyway (a lost mark then only means a
  * second delivery, which at-least-once allows).
  */
-int	spool_mark_done_nosync(struct spool_msg *, size_t i, const char **error_r);
+int	spool_mark_done_nosync(struct spool_msg *, size_t i,
+	    const char **error_r);
 int	spool_sync(struct spool_msg *, const char **error_r);
-/* spool_move - rename to another state; for SPOOL_DEFERRED set mtime to retry_at */
+/* spool_move - rename to another state; SPOOL_DEFERRED: mtime = retry_at */
 int	spool_move(struct spool_msg *, const char *queue_dir,
 	    enum spool_state to, time_t retry_at, const char **error_r);
 /*
@@ -159,7 +160,8 @@ int	spool_remove(struct spool_msg *, const char **error_r);
  * file's mtime. Returns the number found or -1.
  */
 int	spool_scan(const char *queue_dir, enum spool_state,
-	    void (*fn)(const char *queue_id, time_t mtime, void *arg), void *arg);
+	    void (*fn)(const char *queue_id, time_t mtime, void *arg),
+	    void *arg);
 const char *spool_state_dir(enum spool_state);
 
 #endif

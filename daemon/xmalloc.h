@@ -20,6 +20,7 @@ char	*xstrdup(const char *);
 char	*xstrndup(const char *, size_t);
 /* xasprintf - formatted string the caller owns */
 char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
-char	*xvasprintf(const char *, va_list) __attribute__((format(printf, 1, 0)));
+char	*xvasprintf(const char *, va_list)
+	    __attribute__((format(printf, 1, 0)));
 
 #endif

@@ -33,7 +33,7 @@ bool	chain_has_stage(const struct chain *, enum filter_stage);
 struct chain_tx {
 	const struct chain *chain;	/* borrowed: the session's runtime */
 	void	**state;		/* owned array, one per filter */
-	bool	 accepted;		/* a filter said ACCEPT: skip the rest */
+	bool	 accepted;		/* ACCEPT seen: skip the rest */
 };
 
 void	chain_tx_begin(struct chain_tx *, const struct chain *,

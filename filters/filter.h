@@ -26,7 +26,7 @@ struct config;
 
 enum filter_verdict {
 	FILTER_CONTINUE,	/* go on to the next filter */
-	FILTER_ACCEPT,		/* accept; skip the rest of the chain for this tx */
+	FILTER_ACCEPT,		/* accept; skip the rest of the chain */
 	FILTER_REJECT,		/* 5xx, reply in call->reply */
 	FILTER_TEMPFAIL,	/* 4xx, reply in call->reply */
 	FILTER_DISCARD,		/* 250, then drop the message */
@@ -90,7 +90,7 @@ struct filter_tx {
 enum filter_edit_kind {
 	FILTER_EDIT_ADD_HEADER,		/* append at the end of the header */
 	FILTER_EDIT_INSERT_HEADER,	/* at index (0: before the first) */
-	FILTER_EDIT_CHANGE_HEADER,	/* nth (1-based) field of name; NULL value deletes */
+	FILTER_EDIT_CHANGE_HEADER,	/* nth (1-based) name; NULL deletes */
 	FILTER_EDIT_CHANGE_FROM,
 	FILTER_EDIT_ADD_RCPT,
 	FILTER_EDIT_DELETE_RCPT,
@@ -120,13 +120,13 @@ struct filter_call {
 
 	/* stage arguments (borrowed for the duration of the call) */
 	const char *arg;	/* HELO name, sender, recipient, header name */
-	const char *value;	/* header value (unfolded as received, no CRLF) */
+	const char *value;	/* header value (as received, no CRLF) */
 	const struct filter_rcpt *rcpt;	/* RCPT stage */
 	const void *chunk;	/* BODY stage: CRLF line ends, dot-unstuffed */
 	size_t	 chunk_len;
 
 	/* results */
-	char	 reply[512];	/* "554 5.7.1 text" for REJECT/TEMPFAIL/DISCONNECT */
+	char	 reply[512];	/* "554 5.7.1 text" when not CONTINUE */
 	struct filter_edits *edits;	/* EOM only; NULL otherwise */
 };
 
@@ -147,7 +147,10 @@ struct filter_ops {
 	filter_cb_fn cb[FILTER_STAGE_COUNT];
 };
 
-/* filter_set_reply - format call->reply, e.g. ("554", "5.7.1", "Relay access denied") */
+/*
+ * filter_set_reply - format call->reply, e.g.
+ * filter_set_reply(call, "554", "5.7.1", "Relay access denied")
+ */
 void	filter_set_reply(struct filter_call *, const char *code,
 	    const char *enhanced, const char *fmt, ...)
 	    __attribute__((format(printf, 4, 5)));

@@ -49,10 +49,11 @@ sub greeting_text {
 }
 
 sub sanitizer_clean {
-	my @bad = grep { /AddressSanitizer|LeakSanitizer|runtime error:/ }
-	    $t->log_lines, map { split /\n/ } @outputs;
-	ok(!@bad, 'no sanitizer report in the log or in -n/-P output') or
-	    diag(join "\n", @bad[0 .. ($#bad < 9 ? $#bad : 9)]);
+	my @l = ($t->log_lines, map { split /\n/ } @outputs);
+	my ($i) = grep {
+	    $l[$_] =~ /AddressSanitizer|LeakSanitizer|runtime error:/ } 0 .. $#l;
+	ok(!defined $i, 'no sanitizer report in the log or in -n/-P output') or
+	    diag(join "\n", @l[$i .. ($i + 60 < $#l ? $i + 60 : $#l)]);
 }
 
 # --- 1. posternd -n: a good configuration ---------------------------------

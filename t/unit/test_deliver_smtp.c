@@ -703,10 +703,10 @@ script_child(int lfd, const struct script *sc, const char *logpath)
 			if (data) {
 				if (strcmp(p, ".") == 0) {
 					data = false;
-					(void)!write(fd, sc->replies[i] != NULL ?
-					    sc->replies[i] : "250 ok\r\n",
-					    strlen(sc->replies[i] != NULL ?
-					    sc->replies[i] : "250 ok\r\n"));
+					const char *r = sc->replies[i] != NULL ?
+					    sc->replies[i] : "250 ok\r\n";
+
+					(void)!write(fd, r, strlen(r));
 					if (sc->replies[i] != NULL)
 						i++;
 				}
@@ -874,7 +874,8 @@ test_scripted(void)
 	port = start_script(&bad, "bad");
 	job_init(&t, "127.0.0.1", port, false, 1);
 	job_run(&t);
-	is_str(status_str(t.rcpts[0].status), "deferred", "malformed: deferred");
+	is_str(status_str(t.rcpts[0].status), "deferred",
+	    "malformed: deferred");
 	is_str(t.rcpts[0].reply, "malformed reply from 127.0.0.1[127.0.0.1] "
 	    "while performing the EHLO handshake: malformed reply code",
 	    "malformed: reason");

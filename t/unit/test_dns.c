@@ -78,10 +78,13 @@ on_addr(const struct dns_addr_result *r, void *arg)
 		if (r->addrs[i].ss_family == prevfam && i > 0)
 			ordered = false;
 		prevfam = r->addrs[i].ss_family;
-		if (r->addrs[i].ss_family == AF_INET)
-			p = &((const struct sockaddr_in *)&r->addrs[i])->sin_addr;
+		const struct sockaddr *sa =
+		    (const struct sockaddr *)&r->addrs[i];
+
+		if (sa->sa_family == AF_INET)
+			p = &((const struct sockaddr_in *)sa)->sin_addr;
 		else
-			p = &((const struct sockaddr_in6 *)&r->addrs[i])->sin6_addr;
+			p = &((const struct sockaddr_in6 *)sa)->sin6_addr;
 		inet_ntop(r->addrs[i].ss_family, p, a, sizeof(a));
 		if (!ordered && strcmp(prev, a) > 0) {
 			/* swap with the previous entry (two at most here) */

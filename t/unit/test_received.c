@@ -25,8 +25,8 @@
 		.client_addr = "192.0.2.7", .by = "relay.example.test",  \
 		.queue_id = "4bKx7Q2mVZz9", .date = T0
 #define TLS13	.tls = true, .tls_version = "TLSv1.3",			\
-		.tls_cipher = "TLS_AES_256_GCM_SHA384", .tls_bits = 256,	\
-		.tls_alg_bits = 256
+		.tls_cipher = "TLS_AES_256_GCM_SHA384",			\
+		.tls_bits = 256, .tls_alg_bits = 256
 
 static const struct proto_case {
 	const char		*name;

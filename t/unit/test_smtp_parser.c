@@ -565,10 +565,12 @@ run_case(struct smtp_command *cmd, const char *name, const char *line,
 	if (rc == 0)
 		summarize(cmd, got, sizeof(got));
 	else
-		snprintf(got, sizeof(got), "%s", error != NULL ? error : "(null)");
+		snprintf(got, sizeof(got), "%s",
+		    error != NULL ? error : "(null)");
 	if (rc != want_rc) {
 		ok(0, "%s: return code", name);
-		printf("#   got %d (%s), want %d (%s)\n", rc, got, want_rc, want);
+		printf("#   got %d (%s), want %d (%s)\n", rc, got, want_rc,
+		    want);
 		return;
 	}
 	if (cmd->verb != want_verb) {
