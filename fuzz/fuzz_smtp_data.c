@@ -21,8 +21,8 @@
  *   - the header block never exceeds header_size_limit;
  *   - d->size is the unstuffed size, and without limits the header block
  *     plus the body is the unstuffed content (minus the separator line);
- *   - BDAT LAST (smtp_data_finish) refuses a content that does not end
- *     in CRLF.
+ *   - BDAT LAST (smtp_data_finish) refuses a content exactly when it
+ *     does not end in CRLF.
  * A second pass checks the SMTP client's dot-stuffer (smtp_client.c)
  * against this reader: stuffing then unstuffing a CRLF message gives it
  * back unchanged.
@@ -185,6 +185,7 @@ run_reader(uint8_t flags, uint8_t seed, const char *s, size_t len)
 	struct model m;
 	uint32_t x = 0x9e3779b9u ^ seed;
 	size_t pos = 0, chunk, used;
+	bool complete;
 
 	memset(&ss, 0, sizeof(ss));
 	buf_init(&ss.out, 0);
@@ -250,9 +251,9 @@ run_reader(uint8_t flags, uint8_t seed, const char *s, size_t len)
 	if (mode == SMTP_DATA_CHUNK) {
 		/* BDAT LAST: the content must end with a complete line */
 		smtp_data_finish(&d);
-		if (len > 0 && !m.bare_eol &&
-		    (len < 2 || memcmp(s + len - 2, "\r\n", 2) != 0) &&
-		    d.error != SMTP_DATA_BARE_EOL)
+		complete = len == 0 ||
+		    (len >= 2 && memcmp(s + len - 2, "\r\n", 2) == 0);
+		if (!m.bare_eol && complete != (d.error != SMTP_DATA_BARE_EOL))
 			abort();
 	}
 	smtp_data_deinit(&d);

@@ -135,8 +135,8 @@ sub header_value {
 sub sanitizer_clean {
 	my ($t) = @_;
 	my @l = ($t->log_lines);
-	my ($i) = grep {
-	    $l[$_] =~ /AddressSanitizer|LeakSanitizer|runtime error:/ } 0 .. $#l;
+	my $re = qr/AddressSanitizer|LeakSanitizer|runtime error:/;
+	my ($i) = grep { $l[$_] =~ $re } 0 .. $#l;
 	ok(!defined $i, 'no sanitizer report in the log') or
 	    diag(join "\n", @l[$i .. ($i + 60 < $#l ? $i + 60 : $#l)]);
 }

@@ -104,8 +104,8 @@ sub qid_of {
 
 sub sanitizer_clean {
 	my @l = ($t->log_lines);
-	my ($i) = grep {
-	    $l[$_] =~ /AddressSanitizer|LeakSanitizer|runtime error:/ } 0 .. $#l;
+	my $re = qr/AddressSanitizer|LeakSanitizer|runtime error:/;
+	my ($i) = grep { $l[$_] =~ $re } 0 .. $#l;
 	ok(!defined $i, 'no sanitizer report in the log') or
 	    diag(join "\n", @l[$i .. ($i + 60 < $#l ? $i + 60 : $#l)]);
 }
@@ -169,7 +169,8 @@ $t->start_posternd(config => \%CONFIG);
 	    'DSN: the original Subject is returned');
 	like($dsn, qr/^Message-ID: <DSN-5XX\@example\.test>$/mi,
 	    'DSN: the original Message-ID is returned');
-	like($dsn, qr{^Content-Type:\s*(?:message/rfc822|text/rfc822-headers)}mi,
+	like($dsn,
+	    qr{^Content-Type:\s*(?:message/rfc822|text/rfc822-headers)}mi,
 	    'DSN: the original is a message/rfc822 or rfc822-headers part');
 	ok($t->wait_for_log(qr/\b\Q$bqid\E: to=<\Q$SENDER\E>, .*status=sent/,
 	    5), 'DSN: delivered with status=sent');

@@ -50,8 +50,8 @@ sub greeting_text {
 
 sub sanitizer_clean {
 	my @l = ($t->log_lines, map { split /\n/ } @outputs);
-	my ($i) = grep {
-	    $l[$_] =~ /AddressSanitizer|LeakSanitizer|runtime error:/ } 0 .. $#l;
+	my $re = qr/AddressSanitizer|LeakSanitizer|runtime error:/;
+	my ($i) = grep { $l[$_] =~ $re } 0 .. $#l;
 	ok(!defined $i, 'no sanitizer report in the log or in -n/-P output') or
 	    diag(join "\n", @l[$i .. ($i + 60 < $#l ? $i + 60 : $#l)]);
 }
@@ -82,7 +82,8 @@ my @errors = (
 	    'no_such_parameter', qr/no_such_parameter/ ],
 	[ 'bad time value "5x"', { queue_run_delay => '5x' },
 	    'queue_run_delay', qr/queue_run_delay/ ],
-	[ 'bad time unit in a backoff', { maximal_backoff_time => '10 parsecs' },
+	[ 'bad time unit in a backoff',
+	    { maximal_backoff_time => '10 parsecs' },
 	    'maximal_backoff_time', qr/maximal_backoff_time/ ],
 	[ 'bad size', { message_size_limit => '12abc' },
 	    'message_size_limit', qr/message_size_limit/ ],
@@ -166,11 +167,12 @@ for my $e (@errors) {
 	}
 	ok(!exists $p{no_such_parameter}, '-P: prints no invented names');
 
-	($st, $out) = run('-P', '-c', $t->write_config(queue_run_delay => '5x'));
+	($st, $out) = run('-P', '-c',
+	    $t->write_config(queue_run_delay => '5x'));
 	isnt($st, 0, '-P: a broken configuration exits non-zero');
 }
 
-# --- 4. SIGHUP ------------------------------------------------------------------
+# --- 4. SIGHUP ---------------------------------------------------------------
 
 my %BASE = (
 	smtpd_banner => '$myhostname ESMTP banner-one',

@@ -29,7 +29,8 @@ my %CONFIG = (
 
 sub message {
 	my ($subject) = @_;
-	return "From: <sender\@client.example>\r\nTo: <far\@other.example>\r\n" .
+	return "From: <sender\@client.example>\r\n" .
+	    "To: <far\@other.example>\r\n" .
 	    "Subject: $subject\r\nMessage-ID: <$subject\@client.example>\r\n" .
 	    "\r\nbody of $subject\r\n";
 }
@@ -81,8 +82,8 @@ sub sink_count {
 
 sub sanitizer_clean {
 	my @l = ($t->log_lines);
-	my ($i) = grep {
-	    $l[$_] =~ /AddressSanitizer|LeakSanitizer|runtime error:/ } 0 .. $#l;
+	my $re = qr/AddressSanitizer|LeakSanitizer|runtime error:/;
+	my ($i) = grep { $l[$_] =~ $re } 0 .. $#l;
 	ok(!defined $i, 'no sanitizer report in the log') or
 	    diag(join "\n", @l[$i .. ($i + 60 < $#l ? $i + 60 : $#l)]);
 }
