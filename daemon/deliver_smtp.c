@@ -425,7 +425,9 @@ on_addr(const struct dns_addr_result *r, void *arg)
 		 * A missing MX host is hard; a fixed next hop that does not
 		 * resolve is the operator's error: keep the mail.
 		 */
-		if (r->status == DNS_TEMPFAIL || !dl->job->nexthop_use_mx)
+		if (dl->job->nexthop_is_relayhost)
+			note_failure(dl, false, "4.3.5", why);
+		else if (r->status == DNS_TEMPFAIL || !dl->job->nexthop_use_mx)
 			note_failure(dl, false, "4.4.3", why);
 		else
 			note_failure(dl, true, "5.4.4", why);
@@ -482,6 +484,17 @@ on_mx(const struct dns_mx_result *r, void *arg)
 	size_t i;
 
 	dl->lookup = NULL;
+	if (r->status != DNS_OK && r->status != DNS_TEMPFAIL &&
+	    dl->job->nexthop_is_relayhost) {
+		/* Postfix likewise: never bounce for a broken relayhost */
+		why = xasprintf("relayhost configuration problem: Host or "
+		    "domain name not found. Name service error for name=%s "
+		    "type=MX: %s", domain, r->status == DNS_NULLMX ?
+		    "null MX" : "Host not found");
+		fail_all(dl, DELIVERY_DEFERRED, "4.3.5", why);
+		free(why);
+		return;
+	}
 	switch (r->status) {
 	case DNS_OK:
 		break;

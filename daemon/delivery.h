@@ -57,6 +57,7 @@ struct delivery_job {
 	const char *nexthop_host;	/* borrowed */
 	const char *nexthop_port;	/* borrowed; "25" */
 	bool	 nexthop_use_mx;
+	bool	 nexthop_is_relayhost;	/* a lookup failure is our config */
 	const char *maildir_base;	/* borrowed; maildir transport */
 
 	struct delivery_rcpt *rcpts;	/* owned by qmgr */

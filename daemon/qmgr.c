@@ -625,6 +625,7 @@ start_job(struct qdest *d, struct qentry *e)
 	job->nexthop_host = d->route.host;
 	job->nexthop_port = d->route.port;
 	job->nexthop_use_mx = d->route.use_mx;
+	job->nexthop_is_relayhost = d->route.is_relayhost;
 	job->maildir_base = qj->config->maildir_base;
 	job->rcpts = xcalloc(e->n, sizeof(*job->rcpts));
 	job->nrcpts = e->n;

@@ -55,6 +55,7 @@ qmgr_route_rcpt(const char *domain, bool is_local,
 		snprintf(r->port, sizeof(r->port), "%s",
 		    relayhost->port != NULL ? relayhost->port : "25");
 		r->use_mx = relayhost->use_mx;
+		r->is_relayhost = true;
 	} else if (domain[0] == '\0') {
 		*error_r = "no domain in recipient address";
 		return -1;

@@ -25,6 +25,7 @@ struct qmgr_route {
 	char	 host[256];	/* next hop (smtp) or "" (maildir) */
 	char	 port[16];
 	bool	 use_mx;
+	bool	 is_relayhost;	/* the configured relayhost */
 	char	 key[300];	/* "transport:host:port:mx", groups jobs */
 };
 

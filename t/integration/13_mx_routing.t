@@ -251,15 +251,12 @@ SKIP: {
 
 # Like Postfix (smtp_connect.c: "relayhost configuration problem", 4.3.5),
 # a relayhost that does not resolve is the operator's error in either
-# form, so the mail waits. posternd bounces the unbracketed form.
-my $TODO_NXRELAY = 'daemon bug: deliver_smtp.c on_mx() bounces (5.4.4) an '
-    . 'NXDOMAIN relayhost written without brackets';
+# form, so the mail waits.
 for my $rh ("nx.example.org:$PORT", "[nx.example.org]:$PORT") {
 	my $t = instance("relayhost $rh", relayhost => $rh,
 	    dns_resolver => $RESOLVER);
 	my $qid = send_one($t, 'user@example.org', 'nxrelay');
 	my $line = outcome($t, $qid);
-	local our $TODO = $rh =~ /^\[/ ? undef : $TODO_NXRELAY;
 	like_log($line,
 	    qr/relay=none,\ .*dsn=4\.\d+\.\d+,\ status=deferred
 	    \ \(.*nx\.example\.org.*not\ found/ix,
