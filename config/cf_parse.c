@@ -29,6 +29,7 @@
 
 /* how deep $a -> $b -> ... may go before we call it a loop anyway */
 #define CF_EXPAND_MAX_DEPTH	64
+#define CF_EXPAND_MAX_LEN	65536	/* bytes of one expanded value */
 
 static bool
 cf_is_name_char(int c)
@@ -317,6 +318,12 @@ cf_expand_name(struct cf_expander *x, const char *name, struct buf *out)
 	x->stack[x->depth++] = name;
 	rc = cf_expand_into(x, raw, out);
 	x->depth--;
+	/* "$a$a" nested 40 deep is 2^40 bytes: stop long before that */
+	if (rc == 0 && out->len > CF_EXPAND_MAX_LEN) {
+		x->error = xasprintf("$%s: expansion longer than %d bytes",
+		    name, CF_EXPAND_MAX_LEN);
+		return -1;
+	}
 	return rc;
 }
 

@@ -81,7 +81,11 @@ put_date(struct buf *b, time_t t)
 	};
 	struct tm tm;
 
-	gmtime_r(&t, &tm);
+	if (gmtime_r(&t, &tm) == NULL) {
+		/* out of range for struct tm: say the epoch, never garbage */
+		t = 0;
+		gmtime_r(&t, &tm);
+	}
 	buf_printf(b, "%s, %d %s %d %02d:%02d:%02d +0000",
 	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
 	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);

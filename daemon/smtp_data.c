@@ -150,8 +150,10 @@ add_text(struct smtp_data *d, const char *p, size_t n)
 	for (i = 0; i < n && !d->eight_bit; i++)
 		if ((unsigned char)p[i] >= 0x80)
 			d->eight_bit = true;
-	if (d->line_overflow)
+	if (d->line_overflow) {
+		d->size += n;		/* dropped, but still counted */
 		return;
+	}
 	room = d->limits.max_line > d->line.len ?
 	    d->limits.max_line - d->line.len : 0;
 	if (d->limits.max_line != 0 && n > room) {

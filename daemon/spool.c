@@ -799,7 +799,9 @@ parse_envelope(struct spool_envelope *env, const char *queue_id,
 			long long t = 0;
 			size_t i;
 
-			if (have_time || vl == 0 || vl > 18)
+			/* 12 digits reach the year 33658: enough for
+			 * gmtime_r, which a larger value could fail */
+			if (have_time || vl == 0 || vl > 12)
 				return -1;
 			for (i = 0; i < vl; i++) {
 				if (v[i] < '0' || v[i] > '9')

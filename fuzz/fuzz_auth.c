@@ -66,21 +66,3 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(out);
 	return 0;
 }
-
-#ifdef FUZZ_STANDALONE
-int
-main(void)
-{
-	struct buf in;
-	char chunk[4096];
-	size_t n;
-
-	buf_init(&in, 0);
-	while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
-		buf_append(&in, chunk, n);
-	LLVMFuzzerTestOneInput((const uint8_t *)(in.data != NULL ? in.data :
-	    ""), in.len);
-	buf_deinit(&in);
-	return 0;
-}
-#endif
