@@ -101,6 +101,32 @@ is_smtp_reply(const char *s)
 }
 
 /*
+ * remote_reply - the SMTP reply inside the SMTP transport's diagnosis
+ * "host H said: 550 5.1.1 text (in reply to RCPT TO command)", into out;
+ * any other text is returned as it is. The DSN wants the reply alone
+ * (RFC 3464 2.3.6), the human-readable part adds the host itself.
+ */
+static const char *
+remote_reply(const char *text, char *out, size_t n)
+{
+	const char *p, *end;
+	size_t len;
+
+	if (text == NULL || strncmp(text, "host ", 5) != 0 ||
+	    (p = strstr(text, " said: ")) == NULL)
+		return text;
+	p += 7;
+	len = strlen(p);
+	if ((end = strstr(p, " (in reply to ")) != NULL)
+		len = (size_t)(end - p);
+	if (len >= n)
+		len = n - 1;
+	memcpy(out, p, len);
+	out[len] = '\0';
+	return out;
+}
+
+/*
  * relay_host - "mx.example.net" out of "mx.example.net[192.0.2.25]:25"
  * (the form of the log's relay= field), into out.
  */
@@ -145,13 +171,15 @@ human_part(struct buf *b, const struct bounce_input *in)
 	    "include this report.\r\n\r\n");
 	for (i = 0; i < in->nrcpts; i++) {
 		const struct bounce_rcpt *r = &in->rcpts[i];
+		char rbuf[1024];
+		const char *reply = remote_reply(r->reply, rbuf, sizeof(rbuf));
 
 		if (!bounce_wanted(r->notify))
 			continue;
 		buf_append_str(b, "<");
 		put_clean(b, r->address);
 		buf_append_str(b, ">: ");
-		if (r->relay != NULL && is_smtp_reply(r->reply)) {
+		if (r->relay != NULL && is_smtp_reply(reply)) {
 			const char *rb = strchr(r->relay, ']');
 			size_t len = rb != NULL ? (size_t)(rb - r->relay + 1) :
 			    strlen(r->relay);
@@ -165,7 +193,7 @@ human_part(struct buf *b, const struct bounce_input *in)
 			put_clean(b, host);
 			buf_append_str(b, " said: ");
 		}
-		put_clean(b, r->reply != NULL ? r->reply : "delivery failed");
+		put_clean(b, reply != NULL ? reply : "delivery failed");
 		buf_append_str(b, "\r\n");
 	}
 }
@@ -191,6 +219,8 @@ status_part(struct buf *b, const struct bounce_input *in)
 	/* section 2.3: one group per recipient, each after a blank line */
 	for (i = 0; i < in->nrcpts; i++) {
 		const struct bounce_rcpt *r = &in->rcpts[i];
+		char rbuf[1024];
+		const char *reply = remote_reply(r->reply, rbuf, sizeof(rbuf));
 
 		if (!bounce_wanted(r->notify))
 			continue;
@@ -206,16 +236,16 @@ status_part(struct buf *b, const struct bounce_input *in)
 		buf_append_str(b, "\r\nAction: failed\r\nStatus: ");
 		put_status(b, r->dsn);
 		buf_append_str(b, "\r\n");
-		if (r->relay != NULL && is_smtp_reply(r->reply)) {
+		if (r->relay != NULL && is_smtp_reply(reply)) {
 			relay_host(host, sizeof(host), r->relay);
 			buf_append_str(b, "Remote-MTA: dns; ");
 			put_clean(b, host);
 			buf_append_str(b, "\r\n");
 		}
 		/* RFC 3464 2.3.6: diagnostic-type "smtp" only for replies */
-		buf_append_str(b, is_smtp_reply(r->reply) ?
+		buf_append_str(b, is_smtp_reply(reply) ?
 		    "Diagnostic-Code: smtp; " : "Diagnostic-Code: X-Postern; ");
-		put_clean(b, r->reply != NULL ? r->reply : "delivery failed");
+		put_clean(b, reply != NULL ? reply : "delivery failed");
 		buf_append_str(b, "\r\n");
 	}
 	return n;

@@ -63,8 +63,8 @@ sub serves {
 sub session_counts {
 	my ($mark) = @_;
 	my @l = $t->log_lines($mark);
-	my $in = grep { /(?<!dis)connect from /i } @l;
-	my $out = grep { /disconnect from /i } @l;
+	my $in = grep { /\]: connect from / } @l;
+	my $out = grep { /\]: disconnect from / } @l;
 	return ($in, $out);
 }
 
@@ -407,7 +407,12 @@ sub pump {
 		push @c, [ $i, $c ];
 	}
 	is(scalar @c, $n, "$n transactions in DATA");
+	my $mark = $t->log_mark;
 	$_->[1]->send(".\r\n") for @c;
+	# TERM once the first commit is through: the others are queued
+	# behind the single worker or being fsynced
+	poll_until(sub { grep { /from=<s\@client\.example>, size=/ }
+	    $t->log_lines($mark) }, 5, 0.001);
 	kill 'TERM', $t->posternd_pid;
 	my (%reply);
 	for (@c) {

@@ -199,6 +199,13 @@ static const struct tcase cases[] = {
 	    "mx.example.net[192.0.2.25]:25" } }, 1,
 	    { 1, "message/rfc822", "5.1.1,", "bob@example.net,",
 	    "dns; mx.example.net,", "smtp,", true, 1, true } },
+	{ "transport diagnosis", "alice@example.org", NULL, NULL, 0,
+	    { { "bob@example.net", NULL, 0, "5.1.1",
+	    "host mx.example.net[192.0.2.25] said: 550 5.1.1 "
+	    "<bob@example.net>: user unknown (in reply to RCPT TO command)",
+	    "mx.example.net[192.0.2.25]:25" } }, 1,
+	    { 1, "message/rfc822", "5.1.1,", "bob@example.net,",
+	    "dns; mx.example.net,", "smtp,", false, 0, true } },
 	{ "RET=HDRS", "alice@example.org", "HDRS", NULL, 0,
 	    { { "bob@example.net", NULL, DSN_NOTIFY_FAILURE, "5.7.1",
 	    "554 5.7.1 rejected", "mx[192.0.2.1]:25" } }, 1,
