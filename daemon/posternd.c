@@ -160,7 +160,7 @@ static void
 on_reload(evutil_socket_t sig, short what, void *arg)
 {
 	struct config *cfg;
-	struct runtime *rt;
+	struct runtime *rt, *old;
 	const char *error;
 	char *rterr = NULL;
 
@@ -170,7 +170,10 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	config_ref(cfg);	/* one for the runtime, one for qmgr_reload */
-	if ((rt = runtime_new(cfg, &rterr)) == NULL) {
+	old = runtime_current();
+	rt = runtime_new(cfg, old, &rterr);
+	runtime_unref(&old);
+	if (rt == NULL) {
 		log_warnx("reload failed: %s; keeping the old configuration",
 		    rterr);
 		free(rterr);
@@ -232,7 +235,7 @@ main(int argc, char *argv[])
 	}
 	log_set_debug(debug != NULL ? debug : cfg->debug_subsystems);
 	config_ref(cfg);	/* the runtime takes one, qmgr another */
-	if ((rt = runtime_new(cfg, &err)) == NULL) {
+	if ((rt = runtime_new(cfg, NULL, &err)) == NULL) {
 		fprintf(stderr, "posternd: fatal: %s: %s\n", config_path, err);
 		return 1;
 	}

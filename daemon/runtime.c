@@ -5,9 +5,12 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "chain.h"
 #include "config/config.h"
@@ -34,8 +37,24 @@ tls_listener(const struct config *cfg)
 	return NULL;
 }
 
+/* same_tls_files - old was built from the same certificate and key */
+static bool
+same_tls_files(const struct runtime *old, const struct config *cfg)
+{
+	const struct config *o;
+
+	if (old == NULL || old->tls_server == NULL)
+		return false;
+	o = old->config;
+	return o->smtpd_tls_cert_file != NULL &&
+	    o->smtpd_tls_key_file != NULL &&
+	    cfg->smtpd_tls_key_file != NULL &&
+	    strcmp(o->smtpd_tls_cert_file, cfg->smtpd_tls_cert_file) == 0 &&
+	    strcmp(o->smtpd_tls_key_file, cfg->smtpd_tls_key_file) == 0;
+}
+
 struct runtime *
-runtime_new(struct config *cfg, char **error_r)
+runtime_new(struct config *cfg, const struct runtime *old, char **error_r)
 {
 	struct runtime *rt;
 	const char *error;
@@ -52,7 +71,15 @@ runtime_new(struct config *cfg, char **error_r)
 		rt->tls_server = tls_server_ctx_new(cfg->smtpd_tls_cert_file,
 		    cfg->smtpd_tls_key_file, cfg->smtpd_tls_protocols_min,
 		    cfg->smtpd_tls_ciphers, &error);
-		if (rt->tls_server == NULL) {
+		if (rt->tls_server == NULL && errno == EACCES &&
+		    same_tls_files(old, cfg)) {
+			log_warnx("reload: %s; keeping the certificate and key "
+			    "loaded at start (make them readable by %s, or "
+			    "restart, to replace them)", error,
+			    cfg->mail_owner);
+			SSL_CTX_up_ref(old->tls_server);
+			rt->tls_server = old->tls_server;
+		} else if (rt->tls_server == NULL) {
 			*error_r = xasprintf("%s", error);
 			runtime_unref(&rt);
 			return NULL;

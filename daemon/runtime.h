@@ -28,8 +28,13 @@ struct runtime {
 /*
  * runtime_new - build from a loaded configuration (takes over the
  * caller's reference on cfg). NULL and *error_r (owned) on failure.
+ * On a reload, old is the runtime in force: when the TLS files cannot be
+ * read any more (we run as mail_owner by then, and keys are usually
+ * root-only) but their names did not change, old's TLS context is kept,
+ * with a warning.
  */
-struct runtime *runtime_new(struct config *cfg, char **error_r);
+struct runtime *runtime_new(struct config *cfg, const struct runtime *old,
+	    char **error_r);
 void	runtime_ref(struct runtime *);
 void	runtime_unref(struct runtime **);
 /* runtime_current - a new reference on the runtime in force (thread-safe) */

@@ -80,10 +80,14 @@ check_readable(const char *what, const char *path, const char **error_r)
 {
 	FILE *fp;
 
+	int saved;
+
 	if ((fp = fopen(path, "r")) == NULL) {
+		saved = errno;	/* the caller tells EACCES from the rest */
 		snprintf(tls_errbuf, sizeof(tls_errbuf), "%s %s: %s", what,
-		    path, strerror(errno));
+		    path, strerror(saved));
 		*error_r = tls_errbuf;
+		errno = saved;
 		return -1;
 	}
 	fclose(fp);
