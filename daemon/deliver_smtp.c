@@ -108,6 +108,7 @@ struct smtp_ctx {
 	struct dns *dns;		/* owned; NULL until first needed */
 	char	*resolver;		/* owned; what dns was made with */
 	TAILQ_HEAD(, smtp_session) idle;	/* owned: the cache */
+	TAILQ_HEAD(, smtp_delivery) active;	/* borrowed: jobs at work */
 	size_t	 nidle;
 	char	*chunk;			/* owned; CONTENT_CHUNK bytes */
 	struct smtp_ctx *next;		/* registry */
@@ -115,6 +116,8 @@ struct smtp_ctx {
 
 /* one job */
 struct smtp_delivery {
+	TAILQ_ENTRY(smtp_delivery) aentry;	/* ctx->active, until finish */
+	bool	 finished;
 	struct delivery_job *job;	/* borrowed until job->done */
 	struct smtp_ctx *ctx;		/* borrowed */
 	struct smtp_session *sess;	/* borrowed; the one at work */
@@ -197,6 +200,7 @@ ctx_get(struct event_base *base)
 		ctx = xcalloc(1, sizeof(*ctx));
 		ctx->base = base;
 		TAILQ_INIT(&ctx->idle);
+		TAILQ_INIT(&ctx->active);
 		ctx->chunk = xmalloc(CONTENT_CHUNK);
 		ctx->next = ctx_list;
 		ctx_list = ctx;
@@ -585,6 +589,10 @@ delivery_finish(struct smtp_delivery *dl)
 {
 	struct timeval now = { 0, 0 };
 
+	if (!dl->finished) {
+		TAILQ_REMOVE(&dl->ctx->active, dl, aentry);
+		dl->finished = true;
+	}
 	/* Our own bug if something is left: never lose a recipient. */
 	delivery_set_all(dl->job, DELIVERY_DEFERRED, "4.3.0",
 	    "delivery ended without a status (internal error)");
@@ -1500,6 +1508,7 @@ deliver_smtp_start_base(struct delivery_job *job, struct event_base *base)
 	dl = xcalloc(1, sizeof(*dl));
 	dl->job = job;
 	dl->ctx = ctx_get(base);
+	TAILQ_INSERT_TAIL(&dl->ctx->active, dl, aentry);
 	dl->tls = tls_level_of(job->config);
 	dl->key = xasprintf("%s:%s%s%s:%s", job->transport != NULL ?
 	    job->transport : "smtp", job->nexthop_use_mx ? "" : "[",
@@ -1546,6 +1555,22 @@ deliver_smtp_shutdown_base(struct event_base *base)
 		dns_free(&ctx->dns);
 		free(ctx->resolver);
 		ctx->resolver = NULL;
+	}
+}
+
+void
+deliver_smtp_abort_all(struct loop *loop)
+{
+	struct smtp_ctx *ctx = ctx_get(loop_base(loop));
+	struct smtp_delivery *dl;
+
+	while ((dl = TAILQ_FIRST(&ctx->active)) != NULL) {
+		if (dl->lookup != NULL)
+			dns_cancel(&dl->lookup);
+		if (dl->sess != NULL)
+			session_close(dl->sess);	/* detaches dl */
+		fail_all(dl, DELIVERY_DEFERRED, "4.3.2", "delivery "
+		    "interrupted: the mail system is shutting down");
 	}
 }
 

@@ -35,4 +35,12 @@ void	deliver_smtp_start_base(struct delivery_job *job,
 void	deliver_smtp_shutdown(struct loop *loop);
 void	deliver_smtp_shutdown_base(struct event_base *base);
 
+/*
+ * deliver_smtp_abort_all - end every delivery running on loop now: close
+ * its connection, defer its pending recipients (4.3.2, shutdown) and
+ * call job->done from the loop soon after, as usual. For a stop that
+ * must not wait for slow peers.
+ */
+void	deliver_smtp_abort_all(struct loop *);
+
 #endif

@@ -149,6 +149,7 @@ struct qmgr {
 	int	 npool;			/* pool tasks in flight */
 	bool	 scan_running;
 	bool	 stopping;
+	bool	 aborted;	/* running deliveries were told to stop */
 	bool	 stopped_clean;
 };
 
@@ -1182,6 +1183,16 @@ maybe_exit(void)
 static void
 stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct timeval tv = { STOP_TIMEOUT, 0 };
+
+	if (!q.aborted) {
+		/* slow peers: defer what they still hold and wait for the
+		 * transports to hand their jobs back */
+		q.aborted = true;
+		deliver_smtp_abort_all(q.loop);
+		evtimer_add(q.stop_ev, &tv);
+		return;
+	}
 	log_warnx("qmgr: %d deliveries and %d disk tasks still running at "
 	    "stop; their messages stay queued", q.njobs, q.npool);
 	event_base_loopbreak(loop_base(q.loop));
@@ -1190,7 +1201,7 @@ stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
 static void
 stop_cb(void *arg)
 {
-	struct timeval tv = { STOP_TIMEOUT, 0 };
+	struct timeval tv = { 2, 0 };
 
 	q.stopping = true;
 	evtimer_del(q.scan_ev);

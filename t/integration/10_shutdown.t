@@ -15,6 +15,7 @@ use Test::More;
 use File::Find;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
+use IO::Socket::IP;
 use PosternTest qw(reply_is poll_until);
 
 my $t = PosternTest->new;
@@ -234,6 +235,52 @@ my %qid;
 		!@{ $s->{queue} // [] } && !@{ $s->{deferred} // [] }
 	}, 10);
 	ok($drained, 'the spool is empty at the end');
+}
+
+# --- 4. SIGTERM while the next hop stalls -----------------------------------
+#
+# A next hop that accepts the connection and never greets: the delivery
+# waits on smtp_helo_timeout (300 s), far longer than a stop may take.
+# The queue manager must abort it, defer the message, free everything
+# (no LeakSanitizer report) and exit 0 in time; the message is delivered
+# after the restart.
+
+{
+	$t->stop('smtp-sink');
+	my $port = $t->port('relay');
+	my $srv = IO::Socket::IP->new(LocalHost => '127.0.0.1',
+	    LocalPort => $port, Listen => 5, ReuseAddr => 1)
+	    or die "listen 127.0.0.1:$port: $!";
+	my $holder = fork // die "fork: $!";
+	if ($holder == 0) {
+		my @held;
+		while (my $a = $srv->accept) {
+			push @held, $a;		# never say a word
+		}
+		exit 0;
+	}
+	close $srv;
+	my $c = $t->session('smtp');
+	my ($r, $qid) = send_msg($c, 'stall@other.example', 'SHUTDOWN-STALL');
+	reply_is($r, 250, '2.0.0', 'stalled next hop: message accepted');
+	$c->cmd('QUIT');
+	ok($t->wait_for_log(qr/\Q$qid\E: from=/, 10),
+	    'stalled next hop: the delivery has started');
+	sleep 1;
+	my $pid = $t->posternd_pid;
+	kill 'TERM', $pid;
+	my ($st, $secs) = wait_exit($pid, 20);
+	is($st, 0, 'stalled next hop: exit 0 on SIGTERM');
+	cmp_ok($secs, '<=', 15, 'stalled next hop: exits in time');
+	kill 'KILL', $holder;
+	waitpid $holder, 0;
+	ok(scalar(grep { /\Q$qid\E: .*status=deferred .*shutting down/ }
+	    $t->log_lines), 'stalled next hop: deferred by the shutdown');
+	$t->start_smtp_sink;
+	$t->start_posternd;
+	ok(poll_until(sub { sink_count('SHUTDOWN-STALL') }, 20),
+	    'stalled next hop: delivered after the restart') or
+	    diag("log tail:\n" . $t->log_tail(10));
 }
 
 ok($t->is_running, 'posternd still running');

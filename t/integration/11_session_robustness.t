@@ -59,6 +59,23 @@ sub serves {
 	$c->close if $c;
 }
 
+# quiet_mark - a log mark taken once the log has been still for 0.3 s,
+# so that the ends of earlier sessions are not counted after it
+sub quiet_mark {
+	my ($last, $since) = (-1, time);
+	my $deadline = time + 5;
+	while (time < $deadline) {
+		my $m = $t->log_mark;
+		if ($m != $last) {
+			($last, $since) = ($m, time);
+		} elsif (time - $since >= 0.3) {
+			last;
+		}
+		sleep 0.05;
+	}
+	return $t->log_mark;
+}
+
 # counts of session starts and ends in the log since MARK
 sub session_counts {
 	my ($mark) = @_;
@@ -134,7 +151,7 @@ sub pump {
 
 # ---- disconnect while the AUTH check runs on the pool -------------------------
 {
-	my $mark = $t->log_mark;
+	my $mark = quiet_mark();
 	for my $i (1 .. 5) {
 		my $c = $t->session('smtp');
 		$c->starttls;
@@ -156,7 +173,7 @@ sub pump {
 
 # ---- AUTH LOGIN interrupted by a disconnect ------------------------------------
 {
-	my $mark = $t->log_mark;
+	my $mark = quiet_mark();
 	my $c = $t->session('smtp');
 	$c->starttls;
 	$c->ehlo;
@@ -170,7 +187,7 @@ sub pump {
 
 # ---- disconnect right after DATA's final dot --------------------------------
 {
-	my $mark = $t->log_mark;
+	my $mark = quiet_mark();
 	for my $i (1 .. 5) {
 		my $c = $t->session('smtp');
 		$c->cmd('MAIL FROM:<s@client.example>');
@@ -185,7 +202,7 @@ sub pump {
 
 # ---- pipelined DATA + QUIT and immediate close ---------------------------------
 {
-	my $mark = $t->log_mark;
+	my $mark = quiet_mark();
 	my $c = $t->session('smtp');
 	$c->send("MAIL FROM:<s\@client.example>\r\nRCPT TO:<alice\@example.test>"
 	    . "\r\nBDAT 7 LAST\r\nhello\r\nQUIT\r\n");
@@ -195,7 +212,7 @@ sub pump {
 
 # ---- STARTTLS, then an immediate disconnect ---------------------------------
 {
-	my $mark = $t->log_mark;
+	my $mark = quiet_mark();
 	for my $i (1 .. 3) {
 		my $c = $t->session('smtp');
 		reply_is($c->cmd('STARTTLS'), 220, '2.0.0', "STARTTLS $i: 220");
@@ -216,7 +233,7 @@ sub pump {
 
 # ---- BDAT with a huge declared size, then disconnect ----------------------------
 {
-	my $mark = $t->log_mark;
+	my $mark = quiet_mark();
 	my $c = $t->session('smtp');
 	$c->cmd('MAIL FROM:<s@client.example>');
 	$c->cmd('RCPT TO:<alice@example.test>');
@@ -294,7 +311,7 @@ sub pump {
 
 # ---- 200 concurrent connections opening and closing -------------------------
 {
-	my $mark = $t->log_mark;
+	my $mark = quiet_mark();
 	my @c;
 	for my $i (1 .. 200) {
 		push @c, PosternTest::Client->new(port => $t->port('smtp'));
@@ -348,7 +365,7 @@ sub pump {
 # ---- silent and stalled clients: smtpd_timeout must end the session ---------
 {
 	# STARTTLS, then not a byte of handshake
-	my $mark = $t->log_mark;
+	my $mark = quiet_mark();
 	my $c = $t->session('smtp');
 	reply_is($c->cmd('STARTTLS'), 220, '2.0.0', 'STARTTLS for the silent client');
 	ok($c->is_closed($timeout + 5),
@@ -358,7 +375,7 @@ sub pump {
 }
 {
 	# implicit TLS, not a byte of handshake
-	my $mark = $t->log_mark;
+	my $mark = quiet_mark();
 	my $s = raw_socket($t->port('smtps'), 65536);
 	my $closed = poll_until(sub {
 		return 0 unless IO::Select->new($s)->can_read(0);
@@ -371,7 +388,7 @@ sub pump {
 }
 {
 	# a client that fills the pipe and then neither reads nor writes
-	my $mark = $t->log_mark;
+	my $mark = quiet_mark();
 	my $s = raw_socket($t->port('smtp'), 4096);
 	my $sent = pump($s, "HELP\r\n" x 2048, 64 * 1024 * 1024, 8);
 	diag("stalled reader: sent $sent bytes");
@@ -407,7 +424,7 @@ sub pump {
 		push @c, [ $i, $c ];
 	}
 	is(scalar @c, $n, "$n transactions in DATA");
-	my $mark = $t->log_mark;
+	my $mark = $t->log_mark;	# the sessions wait for their dot
 	$_->[1]->send(".\r\n") for @c;
 	# TERM once the first commit is through: the others are queued
 	# behind the single worker or being fsynced
