@@ -9,6 +9,9 @@
 
 #include "session.h"
 
+/* replies queued beyond this stop the reading of commands */
+#define SESSION_OUTPUT_MAX	(256 * 1024)
+
 struct evbuffer;
 struct bufferevent;
 
@@ -60,6 +63,8 @@ void	session_log_reject(struct session *, const char *cmd,
 /* session_data.c */
 void	session_data_begin(struct session *);
 void	session_bdat_begin(struct session *, size_t size, bool last);
+/* session_bdat_discard - read size bytes, drop them, then send reply */
+void	session_bdat_discard(struct session *, size_t size, const char *reply);
 /* session_data_input - returns false when it needs more input */
 bool	session_data_input(struct session *, struct evbuffer *);
 

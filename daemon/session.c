@@ -51,9 +51,6 @@ static const char *const state_names[SMTP_STATE_COUNT] = {
 	"QUIT",
 };
 
-/* replies queued beyond this stop the reading of commands */
-#define SESSION_OUTPUT_MAX	(256 * 1024)
-
 static atomic_ullong session_next_id = 1;
 static atomic_int sessions_alive;
 
@@ -77,6 +74,8 @@ session_count(void)
 void
 session_set_state(struct session *s, enum smtp_state st)
 {
+	if (s->state == SMTP_STATE_QUIT)
+		return;		/* closing is final */
 	if (s->state != st)
 		log_debug("smtpd", "session %llu: %s -> %s", s->id,
 		    state_names[s->state], state_names[st]);
@@ -224,11 +223,44 @@ session_free(struct session *s)
 	atomic_fetch_sub(&sessions_alive, 1);
 }
 
+/*
+ * output_pending - replies not yet handed to the kernel: our buffer and,
+ * under TLS, the socket bufferevent beneath the TLS filter
+ */
+static size_t
+output_pending(struct session *s)
+{
+	struct bufferevent *under;
+	size_t n;
+
+	if (s->bev == NULL)
+		return 0;
+	n = evbuffer_get_length(bufferevent_get_output(s->bev));
+	if ((under = bufferevent_get_underlying(s->bev)) != NULL)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
+}
+
+/* handshake_pending - TLS started but not finished: nothing can be sent */
+static bool
+handshake_pending(const struct session *s)
+{
+	return s->tls && s->tls_version[0] == '\0';
+}
+
+/* arm_reaper - check again soon whether the last replies are out */
+static void
+arm_reaper(struct session *s)
+{
+	struct timeval soon = { 0, 50000 }, now = { 0, 0 };
+
+	evtimer_add(s->timer, output_pending(s) == 0 ||
+	    handshake_pending(s) ? &now : &soon);
+}
+
 void
 session_close(struct session *s)
 {
-	struct timeval now = { 0, 0 };
-
 	s->closing = true;
 	session_set_state(s, SMTP_STATE_QUIT);
 	if (s->bev != NULL)
@@ -237,12 +269,11 @@ session_close(struct session *s)
 		return;		/* the completion sees closing and frees */
 	/*
 	 * Never free here: a handler up the stack may still use s. The
-	 * session is freed from the write callback once the last reply is
-	 * out, or from the timer when there is nothing to write.
+	 * session is freed from the timer once the last reply is out, or
+	 * when a client that does not read lets the deadline pass.
 	 */
-	if (s->bev == NULL ||
-	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		evtimer_add(s->timer, &now);
+	s->close_deadline = time(NULL) + s->cfg->smtpd_timeout;
+	arm_reaper(s);
 }
 
 static void
@@ -250,8 +281,7 @@ session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
-	if (s->closing && !s->suspended &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+	if (s->closing && !s->suspended && output_pending(s) == 0) {
 		session_free(s);
 		return;
 	}
@@ -274,10 +304,23 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
-		if (!s->closing && s->state != SMTP_STATE_QUIT)
+		if (!s->closing && s->state != SMTP_STATE_QUIT &&
+		    !s->suspended)
 			log_info("lost connection after %s from %s",
 			    s->last_cmd[0] != '\0' ? s->last_cmd : "CONNECT",
 			    s->ident);
+		if (!s->closing) {
+			/*
+			 * The client may only have shut down its sending
+			 * side after a pipelined "...CRLF.CRLF QUIT": the
+			 * commit in progress still answers, then we close.
+			 */
+			s->peer_eof = true;
+			bufferevent_disable(bev, EV_READ);
+			if (!s->suspended)
+				session_close(s);
+			return;
+		}
 	} else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
 		why[0] = '\0';
 		while ((e = bufferevent_get_openssl_error(bev)) != 0)
@@ -306,8 +349,14 @@ session_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	struct session *s = arg;
 
 	if (s->closing) {
-		if (!s->suspended)
-			session_free(s);
+		if (s->suspended)
+			return;
+		if (output_pending(s) > 0 && !handshake_pending(s) &&
+		    time(NULL) < s->close_deadline) {
+			arm_reaper(s);
+			return;
+		}
+		session_free(s);
 		return;
 	}
 	if (s->suspended)
@@ -339,18 +388,13 @@ session_resume_begin(struct session *s)
 {
 	s->suspended = false;
 	if (s->closing) {
-		if (s->bev == NULL || !(bufferevent_get_enabled(s->bev) &
-		    EV_WRITE) || evbuffer_get_length(
-		    bufferevent_get_output(s->bev)) == 0) {
-			session_free(s);
+		if (s->bev == NULL ||
+		    !(bufferevent_get_enabled(s->bev) & EV_WRITE)) {
+			session_free(s);	/* the connection is gone */
 			return false;
 		}
-		return false;	/* the write callback frees it */
-	}
-	if (s->shutdown_pending) {
-		session_reply(s, "421 4.3.2 %s Service shutting down, closing "
-		    "transmission channel", s->cfg->myhostname);
-		session_close(s);
+		s->close_deadline = time(NULL) + s->cfg->smtpd_timeout;
+		arm_reaper(s);		/* frees once the output is out */
 		return false;
 	}
 	return true;
@@ -361,6 +405,20 @@ session_resume_end(struct session *s)
 {
 	if (s->suspended || s->closing)
 		return;
+	if (s->shutdown_pending) {
+		/* after the continuation's reply: a commit still gets its 250 */
+		session_reply(s, "421 4.3.2 %s Service shutting down, closing "
+		    "transmission channel", s->cfg->myhostname);
+		session_close(s);
+		return;
+	}
+	if (s->peer_eof) {
+		/* answer what the client pipelined before its EOF, then go */
+		session_process_input(s);
+		if (!s->suspended && !s->closing)
+			session_close(s);
+		return;
+	}
 	bufferevent_enable(s->bev, EV_READ);
 	session_arm_timer(s);
 	/* input may have arrived while we were suspended */

@@ -75,6 +75,7 @@ struct transaction {
 	bool	 bdat_last;
 	bool	 bdat_failed;		/* a chunk failed: refuse until LAST */
 	bool	 bdat_replied;		/* the failure was answered already */
+	bool	 completed;		/* queued or discarded: no ABORT */
 	struct filter_edits edits;
 	enum filter_verdict final;	/* HOLD/DISCARD from a filter */
 };
@@ -102,9 +103,12 @@ struct session {
 	bool	 closing;		/* free once output drains */
 	bool	 discard_line;		/* skipping the rest of a long line */
 	bool	 output_blocked;	/* reading paused: replies not read */
+	bool	 peer_eof;		/* the client shut down its side */
+	time_t	 close_deadline;	/* closing: free by then at the latest */
 	bool	 shutdown_pending;	/* SIGTERM came while suspended */
+	bool	 discarding;		/* reading a BDAT chunk to drop it */
+	enum smtp_state discard_state;	/* to return to after it */
 	size_t	 discard_bytes;		/* of that chunk, still to read */
-	bool	 discard_last;
 	const char *discard_reply;	/* BDAT without a transaction: the
 					   chunk is read, dropped, answered */
 	bool	 is_mynetworks;

@@ -24,6 +24,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <openssl/ssl.h>
 
 #include "chain.h"
@@ -57,7 +58,8 @@ session_tx_free(struct session *s)
 	if (tx == NULL)
 		return;
 	if (tx->chain.state != NULL) {
-		if (chain_has_stage(s->rt->chain, FILTER_STAGE_ABORT)) {
+		if (!tx->completed &&
+		    chain_has_stage(s->rt->chain, FILTER_STAGE_ABORT)) {
 			session_filter_call_init(s, &call,
 			    FILTER_STAGE_ABORT);
 			(void)chain_run(&tx->chain, &call, &who);
@@ -327,6 +329,13 @@ cmd_starttls(struct session *s, struct smtp_command *cmd)
 		session_close(s);
 		return;
 	}
+	/*
+	 * The TLS filter moves its output into the socket bufferevent at
+	 * once; a high watermark there keeps replies in the filter, where
+	 * the SESSION_OUTPUT_MAX check of a client that does not read them
+	 * can see them.
+	 */
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, SESSION_OUTPUT_MAX);
 	/* RFC 3207 4.2: forget everything learned before TLS */
 	session_tx_free(s);
 	free(s->helo);
@@ -660,12 +669,8 @@ check_data(struct session *s, struct smtp_command *cmd)
 	if (why == NULL)
 		return true;
 	if (cmd->verb == SMTP_VERB_BDAT) {
-		/* the chunk follows anyway: read and drop it */
-		session_bdat_begin(s, (size_t)cmd->bdat_size, cmd->bdat_last);
-		if (s->tx != NULL)
-			s->tx->bdat_failed = true;
-		else
-			s->discard_reply = why;
+		/* the chunk follows anyway: read and drop it, then answer */
+		session_bdat_discard(s, (size_t)cmd->bdat_size, why);
 		return false;
 	}
 	session_reply_text(s, why);

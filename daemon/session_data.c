@@ -118,11 +118,6 @@ session_bdat_begin(struct session *s, size_t size, bool last)
 	struct transaction *tx = s->tx;
 
 	session_set_state(s, SMTP_STATE_BDAT);
-	if (tx == NULL) {		/* no transaction: read and drop */
-		s->discard_bytes = size;
-		s->discard_last = last;
-		return;
-	}
 	if (!tx->data_started && !tx->bdat_failed) {
 		tx->data_started = true;
 		if (!open_spool(s)) {
@@ -198,7 +193,17 @@ data_input_dot(struct session *s, struct evbuffer *in)
 	return true;
 }
 
-/* data_input_discard - BDAT chunk without a transaction */
+void
+session_bdat_discard(struct session *s, size_t size, const char *reply)
+{
+	s->discarding = true;
+	s->discard_bytes = size;
+	s->discard_reply = reply;
+	s->discard_state = s->state;
+	session_set_state(s, SMTP_STATE_BDAT);
+}
+
+/* data_input_discard - a BDAT chunk that cannot be accepted */
 static bool
 data_input_discard(struct session *s, struct evbuffer *in)
 {
@@ -210,11 +215,10 @@ data_input_discard(struct session *s, struct evbuffer *in)
 	s->discard_bytes -= n;
 	if (s->discard_bytes > 0)
 		return false;
-	session_reply_text(s, s->discard_reply != NULL ? s->discard_reply :
-	    "503 5.5.1 Error: need MAIL command");
+	session_reply_text(s, s->discard_reply);
 	s->discard_reply = NULL;
-	session_set_state(s, s->helo != NULL ? SMTP_STATE_READY :
-	    SMTP_STATE_HELO);
+	s->discarding = false;
+	session_set_state(s, s->discard_state);
 	session_error(s);
 	return true;
 }
@@ -270,7 +274,7 @@ data_input_chunk(struct session *s, struct evbuffer *in)
 bool
 session_data_input(struct session *s, struct evbuffer *in)
 {
-	if (s->tx == NULL)
+	if (s->discarding)
 		return data_input_discard(s, in);
 	if (s->state == SMTP_STATE_DATA)
 		return data_input_dot(s, in);
@@ -332,8 +336,10 @@ commit_done(void *arg)
 		commit_job_free(j);
 		return;
 	}
-	if (j->rc == 0)
+	if (j->rc == 0) {
 		session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
+		s->tx->completed = true;
+	}
 	else
 		session_reply(s, j->saved_errno == ENOSPC ?
 		    "452 4.3.1 Insufficient system storage" :
@@ -424,6 +430,7 @@ eom_go(struct session *s, enum filter_verdict v, struct filter_call *call,
 		    tx->queue_id, s->ident, "message discarded",
 		    who != NULL ? " by filter " : "", who != NULL ? who : "");
 		session_reply(s, "250 2.0.0 Ok: queued as %s", tx->queue_id);
+		tx->completed = true;
 		session_tx_free(s);
 		session_set_state(s, SMTP_STATE_READY);
 		return;
