@@ -195,6 +195,7 @@ main(int argc, char *argv[])
 	struct event *ev_term, *ev_int, *ev_hup;
 	const char *error, *debug = NULL;
 	char *err = NULL;
+	char *abs_config;
 	bool daemonize = false, check_only = false, print = false;
 	int ch, i, nworkers;
 
@@ -221,6 +222,9 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage();
+	/* -d changes to /: SIGHUP must still find the file */
+	if ((abs_config = realpath(config_path, NULL)) != NULL)
+		config_path = abs_config;
 	log_init("posternd", false);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -311,5 +315,6 @@ main(int argc, char *argv[])
 		event_free(shutdown_timer);
 	runtime_swap(NULL);
 	config_unref(&cfg);
+	free(abs_config);
 	return 0;
 }
