@@ -49,6 +49,7 @@ static struct loop *control;
 static struct loop **loops;
 static int nloops;
 static const char *config_path = DEFAULT_CONFIG;
+static char *abs_config;	/* owned: config_path made absolute */
 static struct event *shutdown_timer;
 static int shutdown_ticks;
 
@@ -195,7 +196,6 @@ main(int argc, char *argv[])
 	struct event *ev_term, *ev_int, *ev_hup;
 	const char *error, *debug = NULL;
 	char *err = NULL;
-	char *abs_config;
 	bool daemonize = false, check_only = false, print = false;
 	int ch, i, nworkers;
 
@@ -315,6 +315,5 @@ main(int argc, char *argv[])
 		event_free(shutdown_timer);
 	runtime_swap(NULL);
 	config_unref(&cfg);
-	free(abs_config);
 	return 0;
 }
