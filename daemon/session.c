@@ -406,7 +406,7 @@ session_resume_end(struct session *s)
 	if (s->suspended || s->closing)
 		return;
 	if (s->shutdown_pending) {
-		/* after the continuation's reply: a commit still gets its 250 */
+		/* after the continuation replied: a commit gets its 250 */
 		session_reply(s, "421 4.3.2 %s Service shutting down, closing "
 		    "transmission channel", s->cfg->myhostname);
 		session_close(s);

@@ -104,7 +104,7 @@ struct session {
 	bool	 discard_line;		/* skipping the rest of a long line */
 	bool	 output_blocked;	/* reading paused: replies not read */
 	bool	 peer_eof;		/* the client shut down its side */
-	time_t	 close_deadline;	/* closing: free by then at the latest */
+	time_t	 close_deadline;	/* closing: free by then */
 	bool	 shutdown_pending;	/* SIGTERM came while suspended */
 	bool	 discarding;		/* reading a BDAT chunk to drop it */
 	enum smtp_state discard_state;	/* to return to after it */
