@@ -264,4 +264,5 @@ my %queued;
 }
 
 ok($t->is_running, 'posternd still running');
+PosternTest->finish_all_ok;
 done_testing;

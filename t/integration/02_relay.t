@@ -152,11 +152,7 @@ for my $a (@local) {
 	my $r = $c->data("Subject: auth relay\r\n\r\nAUTH-RELAY-MARKER\r\n");
 	reply_is($r, 250, '2.0.0', qr/queued as/, 'relayed message queued');
 	$c->cmd('QUIT');
-	my $got;
-	PosternTest::poll_until(sub {
-		($got) = grep { /AUTH-RELAY-MARKER/ } $t->sink_messages;
-		return $got;
-	}, 20);
+	my ($got) = $t->wait_sink(qr/AUTH-RELAY-MARKER/, 20);
 	ok($got, 'relayed message reached the relayhost (smtp-sink)');
 	like($got // '', qr/^X-Rcpt-Args: <user\@other\.example>/m,
 	    'relayhost got RCPT TO:<user@other.example>');
@@ -167,12 +163,13 @@ for my $a (@local) {
 # control: a client inside mynetworks may relay, so the rejects above
 # come from the relay policy and not from a daemon that refuses everything
 {
-	my $t2 = PosternTest->new;
+	my $t2 = PosternTest->new(name => 'mynetworks control');
 	$t2->start_posternd(config => { mynetworks => '127.0.0.0/8' });
 	my ($m, $r) = rcpt($t2, 'smtp', 'user@other.example');
 	reply_is($r, 250, undef, 'client in mynetworks may relay');
-	$t2->stop;
+	$t2->stop;	# its exit is checked at the end
 }
 
 ok($t->is_running, 'posternd still running');
+PosternTest->finish_all_ok;
 done_testing;

@@ -118,4 +118,5 @@ PosternTest::poll_until(sub { 0 }, 2);
 }
 
 ok($t->is_running, 'posternd still running');
+PosternTest->finish_all_ok;
 done_testing;

@@ -13,9 +13,8 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
-use IO::Socket::IP;
 use MIME::Base64 qw(encode_base64);
-use PosternTest qw(reply_is free_port poll_until);
+use PosternTest qw(reply_is free_port poll_until can_connect);
 
 my $t = PosternTest->new;
 $t->start_posternd;
@@ -172,8 +171,7 @@ my $LEGACY = { SSL_cipher_list => 'DEFAULT:@SECLEVEL=0' };
 	    '-accept', "127.0.0.1:$port", '-cert', $t->path('cert.pem'),
 	    '-key', $t->path('key.pem'), '-tls1_1',
 	    '-cipher', 'DEFAULT:@SECLEVEL=0');
-	poll_until(sub { IO::Socket::IP->new(PeerHost => '127.0.0.1',
-	    PeerPort => $port) }, 10);
+	poll_until(sub { can_connect('127.0.0.1', $port) }, 10);
 	my $ctl = eval { PosternTest::Client->new(port => $port, tls => 1,
 	    ssl => { SSL_version => 'TLSv1_1', %$LEGACY }) };
 	is($ctl && $ctl->tls_version, 'TLSv1_1',
@@ -254,4 +252,5 @@ my %sent;
 }
 
 ok($t->is_running, 'posternd still running');
+PosternTest->finish_all_ok;
 done_testing;

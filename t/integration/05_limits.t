@@ -29,23 +29,16 @@ my %limits = (
 my $t = PosternTest->new;
 $t->start_posternd(config => \%limits);
 
-sub serves {
-	my ($name) = @_;
-	my $s = eval { $t->session('smtp') };
-	ok($s && $s->cmd('NOOP')->{code} == 250, "$name: server still serves")
-	    or diag($@);
-}
-
 sub new_log_like {
 	my ($mark, $re, $name) = @_;
 	ok($t->wait_for_log($re, 5, $mark), "$name: logged") or
 	    diag("want a log line =~ $re; log tail:\n" . $t->log_tail(8));
 }
 
+# transaction(CLIENT, RCPT) - MAIL and RCPT TO:<RCPT>
 sub transaction {
 	my ($c, $rcpt) = @_;
-	$c->cmd('MAIL FROM:<sender@client.example>');
-	return $c->cmd("RCPT TO:<$rcpt>");
+	return $c->envelope('sender@client.example', $rcpt);
 }
 
 # --- connections per client (first: nothing else is connected) ---------
@@ -92,7 +85,7 @@ sub transaction {
 		ok($c->is_closed(1), 'session closed after the long line');
 	}
 	new_log_like($mark, qr/line|length|long/i, 'long command line');
-	serves('long command line');
+	$t->serves_ok('long command line: server still serves');
 }
 
 # --- text line too long in DATA ------------------------------------------
@@ -165,7 +158,7 @@ sub transaction {
 	    or diag('421 at command ' . ($at // 'never'));
 	ok($c->is_closed(5), 'disconnected after the 421');
 	new_log_like($mark, qr/error/i, 'error limit');
-	serves('error limit');
+	$t->serves_ok('error limit: server still serves');
 }
 
 # --- idle client ---------------------------------------------------------
@@ -228,4 +221,5 @@ sub transaction {
 }
 
 ok($t->is_running, 'posternd still running');
+PosternTest->finish_all_ok;
 done_testing;

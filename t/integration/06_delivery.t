@@ -15,9 +15,8 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
-use POSIX qw(:sys_wait_h);
-use Time::HiRes qw(time sleep);
-use PosternTest qw(reply_is poll_until);
+use PosternTest qw(reply_is poll_until simple_message parse_dump
+    split_message header_value run_child wait_children);
 
 my $FIXTURES = "$FindBin::Bin/data/delivery";
 
@@ -55,90 +54,12 @@ sub wire {
 	return join '', map { (/^\./ ? ".$_" : $_) . "\r\n" } @l;
 }
 
-# simple(SUBJECT, FROM, TO) - a small 7-bit message on the wire
-sub simple {
-	my ($subject, $from, $to) = @_;
-	return wire([ "From: <$from>", "To: <$to>", "Subject: $subject",
-	    "Message-ID: <$subject\@client.example>" ],
-	    [ "body of $subject", '' ]);
-}
-
-# send_msg(CLIENT, FROM, [RCPT...], TEXT, MAIL_ARGS) - one transaction;
-# returns (final reply, queue ID). A RCPT element may carry parameters
-# after a space.
-sub send_msg {
-	my ($c, $from, $rcpts, $text, $margs) = @_;
-	my $r = $c->cmd("MAIL FROM:<$from>" . ($margs ? " $margs" : ''));
-	return ($r) unless $r && $r->{code} == 250;
-	for my $rc (@$rcpts) {
-		my ($addr, $args) = split ' ', $rc, 2;
-		$r = $c->cmd("RCPT TO:<$addr>" . ($args ? " $args" : ''));
-		return ($r) unless $r && $r->{code} == 250;
-	}
-	$r = $c->data($text);
-	my ($qid) = ($r && $r->{code} == 250) ?
-	    $r->{text} =~ /queued as ([A-Za-z0-9]+)/ : ();
-	return ($r, $qid);
-}
-
-# parse_dump(TEXT) - an smtp-sink dump: { mail => X-Mail-Args,
-# rcpt => [X-Rcpt-Args...], head => [header lines after the sink's own
-# Received, unfolded], body => body (LF line ends, the sink's trailing
-# empty line removed) }
-sub parse_dump {
-	my ($text) = @_;
-	my ($head, $body) = split /\n\n/, $text, 2;
-	$body //= '';
-	$body =~ s/\n\z//;
-	$head =~ s/\n[ \t]+/ /g;
-	my @h = split /\n/, $head;
-	my %d = (rcpt => [], body => $body);
-	while (@h) {
-		my $l = shift @h;
-		$d{mail} = $1 if $l =~ /^X-Mail-Args: (.*)/;
-		push @{ $d{rcpt} }, $1 if $l =~ /^X-Rcpt-Args: (.*)/;
-		last if $l =~ /^Received: .*\(smtp-sink\)/;
-	}
-	$d{head} = \@h;
-	return \%d;
-}
-
 # sink_by_subject(SUBJECT, TIMEOUT) - the parsed sink dumps whose
 # Subject is SUBJECT, polling until at least one is there
 sub sink_by_subject {
 	my ($subject, $timeout) = @_;
-	my @m;
-	poll_until(sub {
-		@m = grep { /^Subject: \Q$subject\E$/m } $t->sink_messages;
-		return scalar @m;
-	}, $timeout // 20);
-	return map { parse_dump($_) } @m;
-}
-
-# maildir_split(TEXT) - (unfolded header lines, body) with LF line ends
-sub maildir_split {
-	my ($text) = @_;
-	$text =~ s/\r\n/\n/g;
-	my ($head, $body) = split /\n\n/, $text, 2;
-	$head =~ s/\n[ \t]+/ /g;
-	return ([ split /\n/, $head ], $body // '');
-}
-
-sub header_value {
-	my ($lines, $name) = @_;
-	for (@$lines) {
-		return $1 if /^\Q$name\E:\s*(.*)$/i;
-	}
-	return undef;
-}
-
-sub sanitizer_clean {
-	my ($t) = @_;
-	my @l = ($t->log_lines);
-	my $re = qr/AddressSanitizer|LeakSanitizer|runtime error:/;
-	my ($i) = grep { $l[$_] =~ $re } 0 .. $#l;
-	ok(!defined $i, 'no sanitizer report in the log') or
-	    diag(join "\n", @l[$i .. ($i + 60 < $#l ? $i + 60 : $#l)]);
+	return map { parse_dump($_) }
+	    $t->wait_sink(qr/^Subject: \Q$subject\E$/m, $timeout // 20);
 }
 
 # --- 1. remote recipient via the relayhost --------------------------------
@@ -147,7 +68,7 @@ my ($h8, $b8) = fixture('message-8bit.eml', 'DELIVERY-REMOTE-8BIT');
 my $remote_qid;
 {
 	my $c = $t->session('smtp');
-	my ($r, $qid) = send_msg($c, 'sender@client.example',
+	my ($r, $qid) = $c->transaction('sender@client.example',
 	    [ 'user@other.example' ], wire($h8, $b8), 'BODY=8BITMIME');
 	reply_is($r, 250, '2.0.0', qr/queued as/,
 	    'remote: 250 2.0.0 queued as ID');
@@ -209,7 +130,7 @@ my $remote_qid;
 {
 	my ($h, $b) = fixture('message-8bit.eml', 'DELIVERY-LOCAL-8BIT');
 	my $c = $t->session('smtp');
-	my ($r, $qid) = send_msg($c, 'sender@client.example',
+	my ($r, $qid) = $c->transaction('sender@client.example',
 	    [ 'user@example.test' ], wire($h, $b), 'BODY=8BITMIME');
 	reply_is($r, 250, '2.0.0', qr/queued as/, 'local: 250 queued');
 	$c->cmd('QUIT');
@@ -217,7 +138,7 @@ my $remote_qid;
 	my @m = $t->wait_maildir('user', 1, 20);
 	is(scalar @m, 1, 'local: exactly one file in user/new/') or
 	    diag('files: ' . scalar @m);
-	my ($mh, $mb) = maildir_split($m[0] // '');
+	my ($mh, $mb) = split_message($m[0] // '');
 	is(header_value($mh, 'Subject'), 'DELIVERY-LOCAL-8BIT',
 	    'local: Subject');
 	my %have = map { $_ => 1 } @$mh;
@@ -251,9 +172,9 @@ my $remote_qid;
 
 {
 	my $c = $t->session('smtp');
-	my ($r, $qid) = send_msg($c, 'sender@client.example',
+	my ($r, $qid) = $c->transaction('sender@client.example',
 	    [ 'multi@example.test', 'far@other.example' ],
-	    simple('DELIVERY-MULTI', 'sender@client.example',
+	    simple_message('DELIVERY-MULTI', 'sender@client.example',
 	    'multi@example.test'));
 	reply_is($r, 250, '2.0.0', 'multi: 250 queued');
 	$c->cmd('QUIT');
@@ -279,36 +200,19 @@ my $remote_qid;
 	my $n = 20;
 	my %kid;
 	for my $i (1 .. $n) {
-		my $pid = fork;
-		die "fork: $!" unless defined $pid;
-		if ($pid == 0) {
-			# the child must not run the harness' END or DESTROY
-			my $ok = eval {
-				my $c = $t->session('smtp');
-				my ($r) = send_msg($c, 'sender@client.example',
-				    [ "p$i\@other.example" ],
-				    simple("PARALLEL-$i",
-				    'sender@client.example',
-				    "p$i\@other.example"));
-				$c->cmd('QUIT');
-				$r && $r->{code} == 250;
-			};
-			POSIX::_exit($ok ? 0 : 1);
-		}
+		my $to = "p$i\@other.example";
+		my $pid = run_child(sub {
+			my $c = $t->session('smtp');
+			my ($r) = $c->transaction('sender@client.example',
+			    [ $to ], simple_message("PARALLEL-$i",
+			    'sender@client.example', $to));
+			$c->cmd('QUIT');
+			$r && $r->{code} == 250;
+		});
 		$kid{$pid} = $i;
 	}
-	my %status;
-	my $deadline = time + 30;
-	while (%kid && time < $deadline) {
-		for my $pid (keys %kid) {
-			next unless waitpid($pid, WNOHANG) == $pid;
-			$status{ delete $kid{$pid} } = $?;
-		}
-		sleep 0.05;
-	}
-	kill 'KILL', keys %kid;
-	waitpid $_, 0 for keys %kid;
-	my @failed = grep { ($status{$_} // -1) != 0 } 1 .. $n;
+	my $status = wait_children(\%kid, 30);
+	my @failed = grep { ($status->{$_} // -1) != 0 } 1 .. $n;
 	ok(!@failed, "parallel: all $n sessions got 250") or
 	    diag("failed: @failed");
 
@@ -334,9 +238,6 @@ my $remote_qid;
 # --- the daemon is still healthy, then stops cleanly ----------------------
 
 ok($t->is_running, 'posternd still running');
-my $st = $t->stop;
-is($st, 0, 'posternd exits 0 on SIGTERM') or
-    diag("status: " . ($st // 'undef') . "\n" . $t->log_tail(10));
-sanitizer_clean($t);
+PosternTest->finish_all_ok;
 
 done_testing;

@@ -14,10 +14,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
-use File::Find;
-use POSIX qw(:sys_wait_h);
-use Time::HiRes qw(time sleep);
-use PosternTest qw(reply_is poll_until);
+use PosternTest qw(reply_is poll_until run_child wait_children);
 
 my $t = PosternTest->new;
 my %CONFIG = (
@@ -30,41 +27,6 @@ my $RELAY_PORT = $t->port('relay');
 
 # --- local helpers ----------------------------------------------------------
 
-sub message {
-	my ($subject, $to) = @_;
-	return "From: <sender\@client.example>\r\nTo: <$to>\r\n" .
-	    "Subject: $subject\r\nMessage-ID: <$subject\@client.example>\r\n" .
-	    "\r\nbody of $subject\r\n";
-}
-
-# send_msg(CLIENT, FROM, TO, SUBJECT) - one transaction; (reply, qid)
-sub send_msg {
-	my ($c, $from, $to, $subject) = @_;
-	my $r = $c->cmd("MAIL FROM:<$from>");
-	return ($r) unless $r && $r->{code} == 250;
-	$r = $c->cmd("RCPT TO:<$to>");
-	return ($r) unless $r && $r->{code} == 250;
-	$r = $c->data(message($subject, $to));
-	my ($qid) = ($r && $r->{code} == 250) ?
-	    $r->{text} =~ /queued as ([A-Za-z0-9]+)/ : ();
-	return ($r, $qid);
-}
-
-# spool_files - { state => [queue IDs] } for every file under the spool
-sub spool_files {
-	my %f;
-	my $top = $t->path('spool');
-	return \%f unless -d $top;
-	find({ no_chdir => 1, wanted => sub {
-		return unless -f $_;
-		my ($state) = $File::Find::name =~ m{^\Q$top\E/([^/]+)/};
-		return unless defined $state;
-		my ($id) = m{([^/]+)$};
-		push @{ $f{$state} }, $id;
-	} }, $top);
-	return \%f;
-}
-
 # sink_subjects(PREFIX) - { number => times seen } of "Subject: PREFIX-n"
 sub sink_subjects {
 	my ($prefix) = @_;
@@ -75,14 +37,6 @@ sub sink_subjects {
 	return \%seen;
 }
 
-sub sanitizer_clean {
-	my @l = ($t->log_lines);
-	my $re = qr/AddressSanitizer|LeakSanitizer|runtime error:/;
-	my ($i) = grep { $l[$_] =~ $re } 0 .. $#l;
-	ok(!defined $i, 'no sanitizer report in the log') or
-	    diag(join "\n", @l[$i .. ($i + 60 < $#l ? $i + 60 : $#l)]);
-}
-
 # --- 1. next hop down, kill -9, restart -----------------------------------
 
 my $N = 30;
@@ -91,7 +45,7 @@ $t->start_posternd(config => \%CONFIG);
 	my (%qid, @bad);
 	my $c = $t->session('smtp');
 	for my $i (1 .. $N) {
-		my ($r, $qid) = send_msg($c, 'sender@client.example',
+		my ($r, $qid) = $c->send_simple('sender@client.example',
 		    "down$i\@other.example", "DOWN-$i");
 		if ($r && $r->{code} == 250 && defined $qid) {
 			$qid{$i} = $qid;
@@ -115,7 +69,7 @@ $t->start_posternd(config => \%CONFIG);
 
 	$t->kill9;
 	ok(!$t->is_running, 'down: posternd killed with SIGKILL');
-	my $f = spool_files();
+	my $f = $t->spool_files;
 	my %in_spool = map { $_ => 1 } map { @{ $f->{$_} // [] } }
 	    qw(queue deferred);
 	my @lost = grep { !$in_spool{ $qid{$_} } } sort { $a <=> $b }
@@ -143,11 +97,11 @@ $t->start_posternd(config => \%CONFIG);
 	    join(' ', sort { $a <=> $b } @dup)) if @dup;
 
 	my $empty = poll_until(sub {
-		my $s = spool_files();
+		my $s = $t->spool_files;
 		return !@{ $s->{queue} // [] } && !@{ $s->{deferred} // [] };
 	}, 10);
 	ok($empty, 'down: queue/ and deferred/ are empty once delivered') or
-	    diag('left: ' . join(' ', map { @$_ } values %{ spool_files() }));
+	    diag('left: ' . join(' ', map { @$_ } values %{ $t->spool_files }));
 }
 
 # --- 2. kill -9 during a burst of concurrent senders ----------------------
@@ -157,28 +111,22 @@ $t->start_posternd(config => \%CONFIG);
 	my $per = 40;
 	my %kid;
 	for my $s (1 .. $senders) {
-		my $pid = fork;
-		die "fork: $!" unless defined $pid;
-		if ($pid == 0) {
-			# record every 250 as soon as it is read; stop at the
-			# first failure. Never run the harness' END here.
-			open my $rec, '>>', $t->path("acked.$s")
-			    or POSIX::_exit(2);
+		# record every 250 as soon as it is read; stop at the first
+		# failure
+		my $pid = run_child(sub {
+			open my $rec, '>>', $t->path("acked.$s") or return 0;
 			$rec->autoflush(1);
-			eval {
-				my $c = $t->session('smtp');
-				for my $i (1 .. $per) {
-					my $n = $s * 1000 + $i;
-					my ($r, $qid) = send_msg($c,
-					    'sender@client.example',
-					    "burst$n\@other.example",
-					    "BURST-$n");
-					last unless $r && $r->{code} == 250;
-					print $rec "$n $qid\n";
-				}
-			};
-			POSIX::_exit(0);
-		}
+			my $c = $t->session('smtp');
+			for my $i (1 .. $per) {
+				my $n = $s * 1000 + $i;
+				my ($r, $qid) = $c->send_simple(
+				    'sender@client.example',
+				    "burst$n\@other.example", "BURST-$n");
+				last unless $r && $r->{code} == 250;
+				print $rec "$n $qid\n";
+			}
+			return 1;
+		});
 		$kid{$pid} = $s;
 	}
 	my $acked = sub {
@@ -196,15 +144,7 @@ $t->start_posternd(config => \%CONFIG);
 	ok($mid, 'burst: senders got at least 50 acknowledgements') or
 	    diag('acked: ' . scalar keys %{ $acked->() });
 	$t->kill9;
-	my $deadline = time + 15;
-	while (%kid && time < $deadline) {
-		for my $pid (keys %kid) {
-			delete $kid{$pid} if waitpid($pid, WNOHANG) == $pid;
-		}
-		sleep 0.05;
-	}
-	kill 'KILL', keys %kid;
-	waitpid $_, 0 for keys %kid;
+	wait_children(\%kid, 15);
 	my $ack = $acked->();
 	my $total = $senders * $per;
 	ok(keys(%$ack) < $total, 'burst: the kill came in the middle ' .
@@ -227,19 +167,16 @@ $t->start_posternd(config => \%CONFIG);
 	    '(the 250 was in flight at the kill)') if @unacked;
 
 	my $empty = poll_until(sub {
-		my $s = spool_files();
+		my $s = $t->spool_files;
 		return !@{ $s->{queue} // [] } && !@{ $s->{deferred} // [] };
 	}, 10);
 	ok($empty, 'burst: the spool drains after the restart');
-	ok(!@{ spool_files()->{corrupt} // [] },
+	ok(!@{ $t->spool_files->{corrupt} // [] },
 	    'burst: no file ended up in corrupt/') or
-	    diag('corrupt: ' . join(' ', @{ spool_files()->{corrupt} }));
+	    diag('corrupt: ' . join(' ', @{ $t->spool_files->{corrupt} }));
 }
 
 ok($t->is_running, 'posternd still running');
-my $st = $t->stop;
-is($st, 0, 'posternd exits 0 on SIGTERM') or
-    diag('status: ' . ($st // 'undef') . "\n" . $t->log_tail(10));
-sanitizer_clean();
+PosternTest->finish_all_ok;
 
 done_testing;

@@ -17,7 +17,7 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use File::Find;
 use Time::HiRes qw(time sleep);
-use PosternTest qw(reply_is poll_until);
+use PosternTest qw(reply_is poll_until split_message);
 
 my $t = PosternTest->new;
 my %CONFIG = (
@@ -40,23 +40,11 @@ sub message {
 	    "\r\nbody of $subject\r\n..dot line\r\n";
 }
 
-# send_msg(FROM, [RCPT...], SUBJECT, MAIL_ARGS) - one transaction in a
-# new session; (reply, qid). A RCPT element may carry parameters.
+# send_msg(FROM, [RCPT...], SUBJECT, MAIL_ARGS) - one transaction with
+# message(SUBJECT) in a new session; (reply, qid)
 sub send_msg {
 	my ($from, $rcpts, $subject, $margs) = @_;
-	my $c = $t->session('smtp');
-	my $r = $c->cmd("MAIL FROM:<$from>" . ($margs ? " $margs" : ''));
-	return ($r) unless $r && $r->{code} == 250;
-	for my $rc (@$rcpts) {
-		my ($addr, $args) = split ' ', $rc, 2;
-		$r = $c->cmd("RCPT TO:<$addr>" . ($args ? " $args" : ''));
-		return ($r) unless $r && $r->{code} == 250;
-	}
-	$r = $c->data(message($subject));
-	my ($qid) = ($r && $r->{code} == 250) ?
-	    $r->{text} =~ /queued as ([A-Za-z0-9]+)/ : ();
-	$c->cmd('QUIT');
-	return ($r, $qid);
+	return $t->submit($from, $rcpts, message($subject), $margs);
 }
 
 # all_mail - number of files in every Maildir new/
@@ -87,27 +75,12 @@ sub dsns_for {
 # top_headers(TEXT) - { lc name => value } of the first header block,
 # unfolded
 sub top_headers {
-	my ($text) = @_;
-	my ($head) = split /\n\n/, $text, 2;
-	$head =~ s/\n[ \t]+/ /g;
+	my ($lines) = split_message($_[0]);
 	my %h;
-	for (split /\n/, $head) {
+	for (@$lines) {
 		$h{ lc $1 } //= $2 if /^([^:\s]+):\s*(.*)$/;
 	}
 	return \%h;
-}
-
-sub qid_of {
-	my ($r) = @_;
-	return $r && $r->{text} =~ /queued as ([A-Za-z0-9]+)/ ? $1 : 'NO-QID';
-}
-
-sub sanitizer_clean {
-	my @l = ($t->log_lines);
-	my $re = qr/AddressSanitizer|LeakSanitizer|runtime error:/;
-	my ($i) = grep { $l[$_] =~ $re } 0 .. $#l;
-	ok(!defined $i, 'no sanitizer report in the log') or
-	    diag(join "\n", @l[$i .. ($i + 60 < $#l ? $i + 60 : $#l)]);
 }
 
 # --- 1. the next hop answers 5xx to RCPT ----------------------------------
@@ -255,9 +228,7 @@ $t->start_posternd(config => \%CONFIG);
 
 	$t->stop('smtp-sink');
 	$t->start_smtp_sink;
-	my $got = poll_until(sub {
-		grep { /^Subject: DSN-SOFT$/m } $t->sink_messages
-	}, 15);
+	my $got = $t->wait_sink(qr/^Subject: DSN-SOFT$/m, 15);
 	ok($got, '4xx: delivered once the next hop accepts');
 	ok($t->wait_for_log(qr/\b\Q$qid\E: to=<soft\@other\.example>, .*status=sent \(250\b/, 5),
 	    '4xx: status=sent after the retry');
@@ -268,8 +239,7 @@ $t->start_posternd(config => \%CONFIG);
 
 {
 	$t->stop('smtp-sink');
-	my $st = $t->stop;
-	is($st, 0, 'posternd exits 0 on SIGTERM (before the restart)');
+	$t->exit_ok('posternd exits 0 on SIGTERM (before the restart)');
 	$t->start_posternd(config => { %CONFIG,
 	    maximal_queue_lifetime => '2s', bounce_queue_lifetime => '2s' });
 	my $mark = $t->log_mark;
@@ -296,9 +266,6 @@ $t->start_posternd(config => \%CONFIG);
 }
 
 ok($t->is_running, 'posternd still running');
-my $st = $t->stop;
-is($st, 0, 'posternd exits 0 on SIGTERM') or
-    diag('status: ' . ($st // 'undef') . "\n" . $t->log_tail(10));
-sanitizer_clean();
+PosternTest->finish_all_ok;
 
 done_testing;

@@ -48,14 +48,6 @@ sub greeting_text {
 	return $g && $g->{code} == 220 ? $g->{text} : undef;
 }
 
-sub sanitizer_clean {
-	my @l = ($t->log_lines, map { split /\n/ } @outputs);
-	my $re = qr/AddressSanitizer|LeakSanitizer|runtime error:/;
-	my ($i) = grep { $l[$_] =~ $re } 0 .. $#l;
-	ok(!defined $i, 'no sanitizer report in the log or in -n/-P output') or
-	    diag(join "\n", @l[$i .. ($i + 60 < $#l ? $i + 60 : $#l)]);
-}
-
 # --- 1. posternd -n: a good configuration ---------------------------------
 
 {
@@ -283,9 +275,8 @@ my $old = $t->session('smtp', no_ehlo => 1);	# opened under banner-two
 }
 
 ok($t->is_running, 'posternd still running');
-my $st = $t->stop;
-is($st, 0, 'posternd exits 0 on SIGTERM') or
-    diag('status: ' . ($st // 'undef') . "\n" . $t->log_tail(10));
-sanitizer_clean();
+$t->exit_ok;
+$t->sanitizer_ok('no sanitizer report in the log or in -n/-P output',
+    @outputs);
 
 done_testing;

@@ -12,11 +12,9 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
-use File::Find;
-use POSIX qw(:sys_wait_h);
-use Time::HiRes qw(time sleep);
+use Time::HiRes qw(sleep);
 use IO::Socket::IP;
-use PosternTest qw(reply_is poll_until);
+use PosternTest qw(reply_is poll_until simple_message qid_of);
 
 my $t = PosternTest->new;
 my %CONFIG = (
@@ -28,65 +26,17 @@ my %CONFIG = (
 
 # --- local helpers ----------------------------------------------------------
 
-sub message {
-	my ($subject) = @_;
-	return "From: <sender\@client.example>\r\n" .
-	    "To: <far\@other.example>\r\n" .
-	    "Subject: $subject\r\nMessage-ID: <$subject\@client.example>\r\n" .
-	    "\r\nbody of $subject\r\n";
-}
-
-# send_msg(CLIENT, TO, SUBJECT) - one transaction; (reply, qid)
+# send_msg(CLIENT, TO, SUBJECT) - one transaction from
+# sender@client.example; (reply, qid)
 sub send_msg {
 	my ($c, $to, $subject) = @_;
-	my $r = $c->cmd('MAIL FROM:<sender@client.example>');
-	return ($r) unless $r && $r->{code} == 250;
-	$r = $c->cmd("RCPT TO:<$to>");
-	return ($r) unless $r && $r->{code} == 250;
-	$r = $c->data(message($subject));
-	my ($qid) = ($r && $r->{code} == 250) ?
-	    $r->{text} =~ /queued as ([A-Za-z0-9]+)/ : ();
-	return ($r, $qid);
+	return $c->send_simple('sender@client.example', $to, $subject);
 }
 
-# wait_exit(PID, TIMEOUT) - (wait status, seconds) once PID has exited;
-# (undef, TIMEOUT) when it is still running
-sub wait_exit {
-	my ($pid, $timeout) = @_;
-	my $t0 = time;
-	while (time - $t0 < $timeout) {
-		my $r = waitpid $pid, WNOHANG;
-		return ($?, time - $t0) if $r == $pid;
-		return (undef, 0) if $r == -1;
-		sleep 0.02;
-	}
-	return (undef, $timeout);
-}
-
-sub spool_files {
-	my %f;
-	my $top = $t->path('spool');
-	return \%f unless -d $top;
-	find({ no_chdir => 1, wanted => sub {
-		return unless -f $_;
-		my ($state) = $File::Find::name =~ m{^\Q$top\E/([^/]+)/};
-		return unless defined $state;
-		push @{ $f{$state} }, (m{([^/]+)$})[0];
-	} }, $top);
-	return \%f;
-}
-
+# sink_count(SUBJECT) - how many messages with SUBJECT smtp-sink got
 sub sink_count {
 	my ($subject) = @_;
 	return scalar grep { /^Subject: \Q$subject\E$/m } $t->sink_messages;
-}
-
-sub sanitizer_clean {
-	my @l = ($t->log_lines);
-	my $re = qr/AddressSanitizer|LeakSanitizer|runtime error:/;
-	my ($i) = grep { $l[$_] =~ $re } 0 .. $#l;
-	ok(!defined $i, 'no sanitizer report in the log') or
-	    diag(join "\n", @l[$i .. ($i + 60 < $#l ? $i + 60 : $#l)]);
 }
 
 # --- 1. SIGTERM with idle sessions, and one in the middle of DATA ---------
@@ -106,7 +56,8 @@ my ($data_reply, $data_qid);
 	$data->cmd('MAIL FROM:<sender@client.example>');
 	$data->cmd('RCPT TO:<indata@other.example>');
 	reply_is($data->cmd('DATA'), 354, undef, 'in DATA: 354');
-	my $m = message('SHUTDOWN-IN-DATA');
+	my $m = simple_message('SHUTDOWN-IN-DATA', 'sender@client.example',
+	    'indata@other.example');
 	my $half = int(length($m) / 2);
 	$data->send(substr($m, 0, $half));
 	sleep 0.2;	# let the first half arrive before the signal
@@ -129,11 +80,10 @@ my ($data_reply, $data_qid);
 	    $data_reply->{code} == 421),
 	    'in DATA: the transaction is finished (250) or refused (421)') or
 	    diag('got: ' . ($data_reply ? $data_reply->{last} : 'nothing'));
-	($data_qid) = $data_reply && $data_reply->{code} == 250 ?
-	    $data_reply->{text} =~ /queued as ([A-Za-z0-9]+)/ : ();
+	$data_qid = qid_of($data_reply);
 	diag('in DATA: ' . ($data_reply ? $data_reply->{last} : 'no reply'));
 
-	my ($st, $secs) = wait_exit($pid, 12);
+	my ($st, $secs) = $t->wait_exit(12);
 	ok(defined $st, 'posternd exits after SIGTERM') or
 	    diag("log tail:\n" . $t->log_tail(10));
 	is($st, 0, 'exit status 0');
@@ -141,7 +91,7 @@ my ($data_reply, $data_qid);
 	ok(!eval { PosternTest::Client->new(port => $t->port('smtp')) },
 	    'no longer accepting connections');
 
-	my $f = spool_files();
+	my $f = $t->spool_files;
 	is(scalar @{ $f->{incoming} // [] }, 0,
 	    'nothing left in incoming/ after a graceful stop') or
 	    diag('incoming: ' . join(' ', @{ $f->{incoming} }));
@@ -170,10 +120,10 @@ my %qid;
 
 	my $pid = $t->posternd_pid;
 	kill 'TERM', $pid;
-	my ($st, $secs) = wait_exit($pid, 12);
+	my ($st, $secs) = $t->wait_exit(12);
 	is($st, 0, 'queued: exit 0 on SIGTERM');
 	cmp_ok($secs, '<=', 5, 'queued: within 5 seconds');
-	my $f = spool_files();
+	my $f = $t->spool_files;
 	my %in = map { $_ => 1 } @{ $f->{queue} // [] },
 	    @{ $f->{deferred} // [] };
 	my @lost = grep { !$in{ $qid{$_} } } sort keys %qid;
@@ -220,7 +170,7 @@ my %qid;
 	    'slow next hop: not delivered yet when SIGTERM comes');
 	my $pid = $t->posternd_pid;
 	kill 'TERM', $pid;
-	my ($st, $secs) = wait_exit($pid, 15);
+	my ($st, $secs) = $t->wait_exit(15);
 	is($st, 0, 'during a delivery: exit 0 on SIGTERM');
 	cmp_ok($secs, '<=', 12, 'during a delivery: exits in time');
 
@@ -231,7 +181,7 @@ my %qid;
 	    'during a delivery: the message arrives (at least once)') or
 	    diag("log tail:\n" . $t->log_tail(10));
 	my $drained = poll_until(sub {
-		my $s = spool_files();
+		my $s = $t->spool_files;
 		!@{ $s->{queue} // [] } && !@{ $s->{deferred} // [] }
 	}, 10);
 	ok($drained, 'the spool is empty at the end');
@@ -269,7 +219,7 @@ my %qid;
 	sleep 1;
 	my $pid = $t->posternd_pid;
 	kill 'TERM', $pid;
-	my ($st, $secs) = wait_exit($pid, 20);
+	my ($st, $secs) = $t->wait_exit(20);
 	is($st, 0, 'stalled next hop: exit 0 on SIGTERM');
 	cmp_ok($secs, '<=', 15, 'stalled next hop: exits in time');
 	kill 'KILL', $holder;
@@ -284,9 +234,6 @@ my %qid;
 }
 
 ok($t->is_running, 'posternd still running');
-my $st = $t->stop;
-is($st, 0, 'posternd exits 0 on SIGTERM') or
-    diag('status: ' . ($st // 'undef') . "\n" . $t->log_tail(10));
-sanitizer_clean();
+PosternTest->finish_all_ok;
 
 done_testing;

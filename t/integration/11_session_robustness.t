@@ -49,16 +49,6 @@ my $alice = $PosternTest::USERS{alice};
 
 # ---- helpers ----------------------------------------------------------------
 
-sub serves {
-	my ($name) = @_;
-	my $c = eval { $t->session('smtp') };
-	my $r = $c ? $c->cmd('NOOP') : undef;
-	ok($r && $r->{code} == 250, "$name: daemon still serves")
-	    or diag($@ || 'no NOOP reply');
-	$c->cmd('QUIT') if $c;
-	$c->close if $c;
-}
-
 # quiet_mark - a log mark taken once the log has been still for 0.3 s,
 # so that the ends of earlier sessions are not counted after it
 sub quiet_mark {
@@ -168,7 +158,7 @@ sub pump {
 	    "\r\nNOOP\r\n");
 	$c->close;
 	sessions_end($mark, 10, 'disconnect during AUTH check');
-	serves('disconnect during AUTH check');
+	$t->serves_ok('disconnect during AUTH check: daemon still serves');
 }
 
 # ---- AUTH LOGIN interrupted by a disconnect ------------------------------------
@@ -182,7 +172,7 @@ sub pump {
 	    'AUTH LOGIN user: 334');
 	$c->close;
 	sessions_end($mark, 5, 'AUTH LOGIN interrupted');
-	serves('AUTH LOGIN interrupted');
+	$t->serves_ok('AUTH LOGIN interrupted: daemon still serves');
 }
 
 # ---- disconnect right after DATA's final dot --------------------------------
@@ -197,7 +187,7 @@ sub pump {
 		$c->close;
 	}
 	sessions_end($mark, 10, 'disconnect after the final dot');
-	serves('disconnect after the final dot');
+	$t->serves_ok('disconnect after the final dot: daemon still serves');
 }
 
 # ---- pipelined DATA + QUIT and immediate close ---------------------------------
@@ -228,7 +218,7 @@ sub pump {
 	$c->starttls;
 	$c->close;
 	sessions_end($mark, 5, 'STARTTLS then disconnect');
-	serves('STARTTLS then disconnect');
+	$t->serves_ok('STARTTLS then disconnect: daemon still serves');
 }
 
 # ---- BDAT with a huge declared size, then disconnect ----------------------------
@@ -255,7 +245,7 @@ sub pump {
 	my @inc = glob($t->path('spool/incoming') . '/*');
 	is(scalar @inc, 0, 'BDAT huge size: no queue file left in incoming/')
 	    or diag("  got: @inc");
-	serves('BDAT huge size');
+	$t->serves_ok('BDAT huge size: daemon still serves');
 }
 
 # ---- RSET between BDAT chunks ---------------------------------------------
@@ -329,7 +319,7 @@ sub pump {
 	}
 	@c = ();
 	sessions_end($mark, 15, '200 concurrent connections');
-	serves('200 concurrent connections');
+	$t->serves_ok('200 concurrent connections: daemon still serves');
 }
 
 # ---- deep pipelining without reading: memory stays bounded ------------------
@@ -359,7 +349,7 @@ sub pump {
 	cmp_ok($grew, "<", 12 * 1024,
 	    'STARTTLS pipelining without reading: RSS growth < 12 MB');
 	$c->close;
-	serves('pipelining without reading');
+	$t->serves_ok('pipelining without reading: daemon still serves');
 }
 
 # ---- silent and stalled clients: smtpd_timeout must end the session ---------
@@ -406,7 +396,7 @@ sub pump {
 	    (2 * $timeout + 3) . " s of the timeout");
 	close $s;
 	sessions_end($mark, 5, 'stalled reader after close');
-	serves('silent and stalled clients');
+	$t->serves_ok('silent and stalled clients: daemon still serves');
 }
 
 # ---- SIGTERM while commits are outstanding: no acknowledgment lost ------------
@@ -469,14 +459,9 @@ sub pump {
 }
 
 # ---- the sanitizers saw nothing -----------------------------------------------
-{
-	$t->stop('posternd');
-	my @bad = grep { /AddressSanitizer|LeakSanitizer|runtime error:/ }
-	    $t->log_lines;
-	is(scalar @bad, 0, 'no sanitizer report in the posternd log') or
-	    diag(join("\n", @bad[0 .. ($#bad < 9 ? $#bad : 9)]) . "\n" .
-	    $t->log_tail(40));
-}
+# (posternd is gone already: the SIGTERM test stopped it)
+$t->exit_ok;
+$t->sanitizer_ok('no sanitizer report in the posternd log');
 
 # KEEP_LOG=FILE keeps a copy of the daemon's log for a post-mortem
 system('cp', $t->path('posternd.log'), $ENV{KEEP_LOG}) if $ENV{KEEP_LOG};

@@ -25,116 +25,29 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
-use PosternTest qw(reply_is poll_until);
-
-# every environment, for the sanitizer check at the end
-my @ENVS;
+use PosternTest qw(reply_is poll_until split_message header_value
+    like_diag);
 
 # --- local helpers ----------------------------------------------------------
 
-# instance(NAME, CONFIG OVERRIDES) - a fresh environment with posternd
-# running, only an smtp listener, no password table
-sub instance {
-	my ($name, %over) = @_;
-	my $t = PosternTest->new(users => 0);
-	$t->{test_name} = $name;
-	push @ENVS, $t;
-	$t->start_posternd(config => {
-		listen => 'smtp/127.0.0.1:' . $t->port('smtp'),
-		smtpd_sasl_password_maps => undef,
-		mynetworks => '127.0.0.0/8',
-		queue_run_delay => '1s',
-		minimal_backoff_time => '1s',
-		maximal_backoff_time => '2s',
-		smtp_connect_timeout => '5s',
-		%over,
-	});
-	return $t;
-}
-
-# message(SUBJECT, FROM, TO) - a small message on the wire (CRLF)
-sub message {
-	my ($subject, $from, $to) = @_;
-	return join '', map { "$_\r\n" } "From: <$from>", "To: <$to>",
-	    "Subject: $subject", "Message-ID: <$subject\@client.example>",
-	    '', "body of $subject";
-}
-
-# submit(CLIENT, FROM, TO, SUBJECT) - one transaction on an open session;
-# returns (final reply, queue ID)
-sub submit {
-	my ($c, $from, $to, $subject) = @_;
-	my $r = $c->cmd("MAIL FROM:<$from>");
-	return ($r) unless $r && $r->{code} == 250;
-	$r = $c->cmd("RCPT TO:<$to>");
-	return ($r) unless $r && $r->{code} == 250;
-	$r = $c->data(message($subject, $from, $to));
-	my ($qid) = ($r && $r->{code} == 250) ?
-	    $r->{text} =~ /queued as ([A-Za-z0-9]+)/ : ();
-	return ($r, $qid);
-}
-
-# send_one(ENV, TO, SUBJECT) - a session to ENV's smtp listener with one
-# message; checks the 250 and returns the queue ID
-sub send_one {
-	my ($t, $to, $subject) = @_;
-	my $c = $t->session('smtp');
-	my ($r, $qid) = submit($c, 'sender@client.example', $to, $subject);
-	$c->cmd('QUIT');
-	$c->close;
-	reply_is($r, 250, '2.0.0', "$t->{test_name}: $subject accepted");
-	return $qid // 'NOQID';
-}
-
-# status_line(ENV, QID, STATUS_RE, TIMEOUT) - the delivery log line of QID
-# whose status matches, or undef
-sub status_line {
-	my ($t, $qid, $status, $timeout) = @_;
-	return $t->wait_for_log(
-	    qr/\Q$qid\E: to=<[^>]*>, .*status=$status\b/, $timeout // 15);
-}
+my $FROM = 'sender@client.example';
 
 # first_received(MESSAGE) - the topmost Received field, unfolded
 sub first_received {
 	my ($msg) = @_;
-	my ($head) = split /\r?\n\r?\n/, $msg, 2;
-	$head =~ s/\r?\n[ \t]+/ /g;
-	my ($rcvd) = $head =~ /^Received:\s*(.*)$/mi;
-	return $rcvd // '';
-}
-
-# like_diag(GOT, RE, NAME) - like() that also shows where GOT came from
-sub like_diag {
-	my ($got, $re, $name, $context) = @_;
-	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	like($got // '(nothing)', $re, $name) or diag($context // '');
+	return header_value((split_message($msg))[0], 'Received') // '';
 }
 
 # --- the next hop B -----------------------------------------------------
 
-my $B = PosternTest->new(users => 0);
-$B->{test_name} = 'B';
-push @ENVS, $B;
-my $PORT_B = $B->port('smtp');
-$B->start_posternd(config => {
+my $B = PosternTest->instance(name => 'B', config => {
 	myhostname => 'nexthop.example.net',
 	mydestination => 'example.net',
-	mynetworks => '127.0.0.0/8',
 	relayhost => undef,
-	listen => "smtp/127.0.0.1:$PORT_B",
-	smtpd_sasl_password_maps => undef,
 });
+my $PORT_B = $B->port('smtp');
 my $RELAY_B = "[127.0.0.1]:$PORT_B";
 my $RELAY_B_LOG = qr/relay=127\.0\.0\.1\[127\.0\.0\.1\]:\Q$PORT_B\E,/;
-
-# finish(ENV) - stop ENV's posternd (its exit status is checked at the
-# end) and any smtp-sink
-sub finish {
-	my ($t) = @_;
-	my $st = $t->stop;
-	$t->{exit_status} = $st if defined $st;
-	$t->stop('smtp-sink');
-}
 
 # to_b(LEVEL, SUBJECT) - a sender A at smtp_tls_security_level LEVEL
 # (default when undef) sends one message to B; returns (B's copy, B's log
@@ -142,10 +55,11 @@ sub finish {
 sub to_b {
 	my ($level, $subject) = @_;
 	my %lvl = defined $level ? (smtp_tls_security_level => $level) : ();
-	my $a = instance("A($subject)", relayhost => $RELAY_B, %lvl);
+	my $a = PosternTest->instance(name => "A($subject)",
+	    config => { relayhost => $RELAY_B, %lvl });
 	my $bmark = $B->log_mark;
-	my $qid = send_one($a, 'user@example.net', $subject);
-	my $sent = status_line($a, $qid, 'sent');
+	my $qid = $a->send_ok($FROM, 'user@example.net', $subject);
+	my $sent = $a->wait_status($qid, 'sent');
 	like_diag($sent, qr/$RELAY_B_LOG.*dsn=2\.0\.0, status=sent \(250 /,
 	    "$subject: A logs status=sent with relay=127.0.0.1[127.0.0.1]:"
 	    . "PORT_B", $a->log_tail(15));
@@ -156,7 +70,7 @@ sub to_b {
 	my $tls = $B->wait_for_log(
 	    qr/TLS connection established from \S+\[127\.0\.0\.1\]/, 1,
 	    $bmark);
-	finish($a);
+	$a->cleanup;	# posternd's exit is checked at the end
 	return ($m // '', $tls);
 }
 
@@ -193,22 +107,11 @@ for my $case ([ 'may (default)', undef ], [ 'encrypt', 'encrypt' ]) {
 # --- a next hop without STARTTLS (smtp-sink) --------------------------------
 
 {
-	my $a = PosternTest->new(users => 0);
-	$a->{test_name} = 'A(encrypt, sink)';
-	push @ENVS, $a;
-	$a->start_smtp_sink;
+	my $a = PosternTest->instance(name => 'A(encrypt, sink)', sink => 1,
+	    config => { smtp_tls_security_level => 'encrypt' });
 	my $sink = $a->port('relay');
-	$a->start_posternd(config => {
-		listen => 'smtp/127.0.0.1:' . $a->port('smtp'),
-		smtpd_sasl_password_maps => undef,
-		mynetworks => '127.0.0.0/8',
-		queue_run_delay => '1s',
-		minimal_backoff_time => '1s',
-		maximal_backoff_time => '2s',
-		smtp_tls_security_level => 'encrypt',
-	});
-	my $qid = send_one($a, 'user@example.net', 'encrypt-sink');
-	my $def = status_line($a, $qid, 'deferred');
+	my $qid = $a->send_ok($FROM, 'user@example.net', 'encrypt-sink');
+	my $def = $a->wait_status($qid, 'deferred');
 	like_diag($def, qr/relay=127\.0\.0\.1\[127\.0\.0\.1\]:\Q$sink\E,
 	    .*dsn=4\.7\.\d+,\ status=deferred\ \(.*(?:TLS|STARTTLS)/x,
 	    'encrypt, next hop without STARTTLS: deferred with a TLS reason',
@@ -221,50 +124,40 @@ for my $case ([ 'may (default)', undef ], [ 'encrypt', 'encrypt' ]) {
 	    or diag(join "\n", @sent);
 	my @msgs = grep { /encrypt-sink/ } $a->sink_messages;
 	is(scalar @msgs, 0, 'encrypt: smtp-sink received no message');
-	finish($a);
+	$a->cleanup;	# posternd's exit is checked at the end
 }
 
 {
-	my $a = PosternTest->new(users => 0);
-	$a->{test_name} = 'A(may, sink)';
-	push @ENVS, $a;
-	$a->start_smtp_sink;
+	my $a = PosternTest->instance(name => 'A(may, sink)', sink => 1,
+	    config => { smtp_tls_security_level => 'may' });
 	my $sink = $a->port('relay');
-	$a->start_posternd(config => {
-		listen => 'smtp/127.0.0.1:' . $a->port('smtp'),
-		smtpd_sasl_password_maps => undef,
-		mynetworks => '127.0.0.0/8',
-		smtp_tls_security_level => 'may',
-	});
-	my $qid = send_one($a, 'user@example.net', 'may-sink');
-	my $sent = status_line($a, $qid, 'sent');
+	my $qid = $a->send_ok($FROM, 'user@example.net', 'may-sink');
+	my $sent = $a->wait_status($qid, 'sent');
 	like_diag($sent,
 	    qr/relay=127\.0\.0\.1\[127\.0\.0\.1\]:\Q$sink\E, .*status=sent/,
 	    'may, next hop without STARTTLS: sent in clear', $a->log_tail(15));
-	my @msgs;
-	poll_until(sub {
-		@msgs = grep { /^Subject: may-sink\r?$/m } $a->sink_messages;
-		return scalar @msgs;
-	}, 5);
+	my @msgs = $a->wait_sink(qr/^Subject: may-sink\r?$/m, 5);
 	is(scalar @msgs, 1, 'may: smtp-sink received the message');
-	finish($a);
+	$a->cleanup;	# posternd's exit is checked at the end
 }
 
 # --- connection reuse -----------------------------------------------------
 
 {
 	my $N = 10;
-	my $a = instance('A(reuse)', relayhost => $RELAY_B,
-	    default_destination_concurrency_limit => 2,
-	    smtp_connection_cache_time_limit => '10s');
+	my $a = PosternTest->instance(name => 'A(reuse)', config => {
+		relayhost => $RELAY_B,
+		default_destination_concurrency_limit => 2,
+		smtp_connection_cache_time_limit => '10s',
+	});
 	my $bmark = $B->log_mark;
 	my $before = () = $B->maildir_messages('user', 'example.net');
 	# one session, N transactions in quick succession
 	my $c = $a->session('smtp');
 	my @qids;
 	for my $i (1 .. $N) {
-		my ($r, $qid) = submit($c, 'sender@client.example',
-		    'user@example.net', "reuse-$i");
+		my ($r, $qid) = $c->send_simple($FROM, 'user@example.net',
+		    "reuse-$i");
 		push @qids, $qid if $r && $r->{code} == 250;
 	}
 	$c->cmd('QUIT');
@@ -292,23 +185,11 @@ for my $case ([ 'may (default)', undef ], [ 'encrypt', 'encrypt' ]) {
 	    "reuse: B saw fewer connections than messages ($conns < $N)")
 	    or diag("connect from lines in B's log: $conns\n" .
 	    join("\n", grep { /connect from/ } $B->log_lines($bmark)));
-	finish($a);
+	$a->cleanup;	# posternd's exit is checked at the end
 }
 
 # --- sanitizers and clean exits ----------------------------------------------
 
-for my $t (@ENVS) {
-	finish($t);
-	my $st = $t->{exit_status};
-	ok(defined $st && $st == 0, "$t->{test_name}: posternd exits 0 on "
-	    . 'SIGTERM') or diag('wait status ' . ($st // 'none') . "\n" .
-	    $t->log_tail(20));
-}
-for my $t (@ENVS) {
-	my @bad = grep { /AddressSanitizer|LeakSanitizer|runtime error:/ }
-	    $t->log_lines;
-	is(scalar @bad, 0, "$t->{test_name}: no sanitizer report in the log")
-	    or diag(join "\n", @bad[0 .. ($#bad < 20 ? $#bad : 20)]);
-}
+PosternTest->finish_all_ok;
 
 done_testing;

@@ -9,6 +9,14 @@
 #
 # PosternTest::Client is a raw SMTP client for exact protocol tests.
 #
+# Besides the environment, the module holds the helpers the test files
+# share: sending messages (simple_message, submit, send_ok, and the
+# client's envelope/transaction), smtp-sink dumps (start_sink,
+# sink_messages, wait_sink, parse_dump), the spool (spool_files), waiting
+# for processes (wait_exit, run_child, wait_children), header parsing
+# (split_message, header_value) and the checks every file ends with
+# (exit_ok, sanitizer_ok, finish_ok, finish_all_ok).
+#
 # SPDX-License-Identifier: ISC
 
 package PosternTest;
@@ -20,6 +28,7 @@ use Carp qw(croak);
 use Exporter qw(import);
 use File::Temp qw(tempdir);
 use File::Spec;
+use File::Find ();
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use IO::Socket::IP;
@@ -27,10 +36,21 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
 use Test::More ();
 
-our @EXPORT_OK = qw(free_port poll_until reply_is);
+our @EXPORT_OK = qw(free_port poll_until reply_is can_connect
+    have_ipv6_loopback simple_message qid_of parse_dump split_message
+    header_value like_diag run_child wait_children);
 
 # pid -> name of every process started by this module, for END
 my %children;
+
+# pid -> wait status of a child that _alive found gone (for exit_ok)
+my %reaped;
+
+# every environment that started posternd, in order (for finish_all_ok)
+my @started;
+
+# what the sanitizers print: a report of ASan, LSan or UBSan
+my $SANITIZER_RE = qr/AddressSanitizer|LeakSanitizer|runtime error:/;
 
 my $is_root = ($> == 0);
 my $run_user = $ENV{POSTERN_TEST_USER} // 'nobody';
@@ -62,7 +82,10 @@ sub poll_until {
 }
 
 # new(%opts) - a fresh environment. Options:
-#   users => 1 (default) make the password table; cert => 1 (default)
+#   users => 1 (default) make the password table; cert => 1 (default);
+#   name => NAME, the prefix "NAME: " of the names of the tests that
+#   send_ok, exit_ok, sanitizer_ok and finish_ok run for this environment
+#   (for files with several environments)
 sub new {
 	my ($class, %opts) = @_;
 	my $dir = tempdir('postern-t-XXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -74,6 +97,7 @@ sub new {
 		ports => {},
 		pids => {},
 		log => "$dir/posternd.log",
+		name => $opts{name},
 	}, $class;
 	$self->make_cert unless defined $opts{cert} && !$opts{cert};
 	$self->make_users unless defined $opts{users} && !$opts{users};
@@ -81,6 +105,10 @@ sub new {
 }
 
 sub dir { $_[0]{dir} }
+sub name { $_[0]{name} }
+
+# the prefix of this environment's test names: "NAME: " or ""
+sub _prefix { defined $_[0]{name} ? "$_[0]{name}: " : '' }
 sub path { my ($self, $rel) = @_; return "$self->{dir}/$rel" }
 
 # port(NAME) - the port of a listener kind (smtp, submission, smtps,
@@ -234,29 +262,50 @@ sub _alive {
 	return 0 unless $pid;
 	my $r = waitpid $pid, WNOHANG;
 	if ($r == $pid || $r == -1) {
+		$reaped{$pid} = $? if $r == $pid;
 		delete $children{$pid};
 		return 0;
 	}
 	return 1;
 }
 
-sub _can_connect {
-	my ($hostport) = @_;
-	my ($host, $port) = $hostport =~ /^\[?([^\]]*)\]?:(\d+)$/ or return 0;
+# can_connect(HOST, PORT) - true when a TCP connection to HOST:PORT
+# succeeds within a second (HOST may be an IPv6 address)
+sub can_connect {
+	my ($host, $port) = @_;
 	my $s = IO::Socket::IP->new(PeerHost => $host, PeerPort => $port,
 	    Proto => 'tcp', Timeout => 1) or return 0;
 	close $s;
 	return 1;
 }
 
+# have_ipv6_loopback - true when ::1 can be bound and reached
+sub have_ipv6_loopback {
+	my $l = IO::Socket::IP->new(LocalHost => '::1', LocalPort => 0,
+	    Proto => 'tcp', Listen => 1) or return 0;
+	my $ok = can_connect('::1', $l->sockport);
+	close $l;
+	return $ok;
+}
+
+# _can_connect("HOST:PORT" or "[HOST]:PORT")
+sub _can_connect {
+	my ($hostport) = @_;
+	my ($host, $port) = $hostport =~ /^\[?([^\]]*)\]?:(\d+)$/ or return 0;
+	return can_connect($host, $port);
+}
+
 # start_posternd(%opts) - write the configuration (opts{config} = hash of
 # overrides) unless already written, start posternd in the foreground
 # with stderr in DIR/posternd.log, wait until every listener accepts a
 # connection (10 s). Dies with the log tail if posternd exits early.
+# The environment is remembered for finish_all_ok.
 sub start_posternd {
 	my ($self, %opts) = @_;
 	$self->write_config(%{ $opts{config} // {} })
 	    if $opts{config} || !$self->{config};
+	push @started, $self unless $self->{started}++;
+	delete $self->{exit_status};
 	my @args = @{ $opts{args} // [] };
 	my $pid = $self->_spawn('posternd', $self->{log}, $self->{log},
 	    $self->binary, @args, '-c', $self->{config});
@@ -279,6 +328,29 @@ sub start_posternd {
 }
 
 sub posternd_pid { $_[0]{pids}{posternd} }
+
+# instance(name => NAME, sink => 1, config => {...}) - a further, fresh
+# environment (own directory and spool, no password table) with posternd
+# running: an smtp listener only, clients in 127.0.0.0/8 trusted, quick
+# retries (queue_run_delay and backoff 1-2 s), smtp_connect_timeout = 5s,
+# then the overrides in config. sink => 1 starts smtp-sink (the
+# relayhost) before posternd. For files that run several posternd.
+sub instance {
+	my ($class, %o) = @_;
+	my $t = $class->new(users => 0, name => $o{name});
+	$t->start_smtp_sink if $o{sink};
+	$t->start_posternd(config => {
+		listen => 'smtp/127.0.0.1:' . $t->port('smtp'),
+		smtpd_sasl_password_maps => undef,
+		mynetworks => '127.0.0.0/8',
+		queue_run_delay => '1s',
+		minimal_backoff_time => '1s',
+		maximal_backoff_time => '2s',
+		smtp_connect_timeout => '5s',
+		%{ $o{config} // {} },
+	});
+	return $t;
+}
 
 # check_config(%overrides) - run "posternd -n -c FILE"; returns
 # (exit status, output)
@@ -311,13 +383,22 @@ sub _stop_pid {
 	return $st;
 }
 
+# _ended(NAME, PID, STATUS) - note how posternd ended, for exit_ok
+sub _ended {
+	my ($self, $name, $pid, $st) = @_;
+	return unless $pid && $name eq 'posternd';
+	$self->{exit_status} = $st // delete $reaped{$pid};
+}
+
 # stop(NAME) - SIGTERM, wait up to 10 s, then SIGKILL; returns the wait
 # status (undef when it was not running). NAME defaults to posternd.
 sub stop {
 	my ($self, $name) = @_;
 	$name //= 'posternd';
 	my $pid = delete $self->{pids}{$name};
-	return _stop_pid($pid, 'TERM', 10);
+	my $st = _stop_pid($pid, 'TERM', 10);
+	$self->_ended($name, $pid, $st);
+	return $st;
 }
 
 # kill9(NAME) - SIGKILL at once
@@ -325,7 +406,67 @@ sub kill9 {
 	my ($self, $name) = @_;
 	$name //= 'posternd';
 	my $pid = delete $self->{pids}{$name};
-	return _stop_pid($pid, 'KILL', 10);
+	my $st = _stop_pid($pid, 'KILL', 10);
+	$self->_ended($name, $pid, $st);
+	return $st;
+}
+
+# wait_exit(TIMEOUT, NAME) - wait up to TIMEOUT seconds for NAME
+# (posternd) to exit by itself, after a signal the test sent; returns
+# (wait status, seconds taken), or (undef, TIMEOUT) while it still runs
+# ((undef, 0) when it is not running)
+sub wait_exit {
+	my ($self, $timeout, $name) = @_;
+	$name //= 'posternd';
+	my $pid = $self->{pids}{$name};
+	return (undef, 0) unless $pid;
+	my $t0 = time;
+	while (time - $t0 < $timeout) {
+		my $r = waitpid $pid, WNOHANG;
+		if ($r == $pid || $r == -1) {
+			my $st = $r == $pid ? $? : delete $reaped{$pid};
+			delete $children{$pid};
+			delete $self->{pids}{$name};
+			$self->_ended($name, $pid, $st);
+			return (defined $st ? ($st, time - $t0) : (undef, 0));
+		}
+		sleep 0.02;
+	}
+	return (undef, $timeout);
+}
+
+# run_child(CODE) - fork; the child runs CODE (in an eval) and leaves
+# with POSIX::_exit, status 0 when CODE returned true and 1 otherwise, so
+# that it never runs the harness' END or DESTROY. Returns the pid.
+sub run_child {
+	my ($code) = @_;
+	my $pid = fork;
+	croak "fork: $!" unless defined $pid;
+	if ($pid == 0) {
+		my $ok = eval { $code->() };
+		POSIX::_exit($ok ? 0 : 1);
+	}
+	return $pid;
+}
+
+# wait_children(PIDS, TIMEOUT) - wait up to TIMEOUT seconds for the
+# children in PIDS (a hash reference pid => key), SIGKILL those left;
+# returns { key => wait status } of the children that ended in time
+sub wait_children {
+	my ($kids, $timeout) = @_;
+	my %left = %$kids;
+	my %status;
+	my $deadline = time + $timeout;
+	while (%left && time < $deadline) {
+		for my $pid (keys %left) {
+			next unless waitpid($pid, WNOHANG) == $pid;
+			$status{ delete $left{$pid} } = $?;
+		}
+		sleep 0.05;
+	}
+	kill 'KILL', keys %left;
+	waitpid $_, 0 for keys %left;
+	return \%status;
 }
 
 sub is_running {
@@ -369,34 +510,80 @@ sub wait_for_log {
 	return $found;
 }
 
-# start_smtp_sink(PORT, ARGS...) - Postfix's smtp-sink on 127.0.0.1:PORT;
-# every transaction is dumped into its own file under DIR/sink/ (see
-# sink_messages). Extra ARGS go before the address.
-sub start_smtp_sink {
-	my ($self, $port, @args) = @_;
-	$port //= $self->port('relay');
-	my $dump = "$self->{dir}/sink";
+# start_sink(NAME, HOST, PORT, ARGS...) - Postfix's smtp-sink as process
+# NAME on HOST:PORT (any loopback address, IPv6 too); every transaction
+# is dumped into its own file under DIR/NAME/ (see sink_messages), its
+# output goes to DIR/NAME.log. Extra ARGS go before the address.
+sub start_sink {
+	my ($self, $name, $host, $port, @args) = @_;
+	my $dump = "$self->{dir}/$name";
 	mkdir $dump;
 	if ($is_root) {
 		my (undef, undef, $uid, $gid) = getpwnam($run_user);
 		chown $uid, $gid, $dump if defined $uid;
 		unshift @args, '-u', $run_user;
 	}
-	my $pid = $self->_spawn('smtp-sink', "$self->{dir}/sink.log",
-	    "$self->{dir}/sink.log", '/usr/sbin/smtp-sink',
-	    '-d', "$dump/msg.", @args, "127.0.0.1:$port", '64');
+	my $addr = $host =~ /:/ ? "[$host]:$port" : "$host:$port";
+	my $pid = $self->spawn($name, '/usr/sbin/smtp-sink',
+	    '-d', "$dump/msg.", @args, $addr, '64');
 	my $ok = poll_until(sub {
-		_alive($pid) && _can_connect("127.0.0.1:$port")
+		_alive($pid) && can_connect($host, $port)
 	}, 10);
-	croak "smtp-sink did not start" unless $ok;
+	croak "smtp-sink $name on $addr did not start" unless $ok;
 	return $pid;
 }
 
-# sink_messages - contents of the files smtp-sink dumped, oldest first
+# start_smtp_sink(PORT, ARGS...) - the relayhost: start_sink named
+# smtp-sink on 127.0.0.1:PORT (default port('relay'))
+sub start_smtp_sink {
+	my ($self, $port, @args) = @_;
+	return $self->start_sink('smtp-sink', '127.0.0.1',
+	    $port // $self->port('relay'), @args);
+}
+
+# sink_messages(NAME) - contents of the files sink NAME (smtp-sink)
+# dumped, oldest first
 sub sink_messages {
-	my ($self) = @_;
-	my @f = sort { -M $b <=> -M $a } glob "$self->{dir}/sink/msg.*";
+	my ($self, $name) = @_;
+	$name //= 'smtp-sink';
+	my @f = sort { -M $b <=> -M $a || $a cmp $b }
+	    glob "$self->{dir}/$name/msg.*";
 	return map { _slurp($_) } @f;
+}
+
+# wait_sink(RE, TIMEOUT, NAME) - poll until a message of sink NAME
+# (smtp-sink) matches RE; returns the matching messages (empty list on
+# timeout)
+sub wait_sink {
+	my ($self, $re, $timeout, $name) = @_;
+	my @m;
+	poll_until(sub {
+		@m = grep { $_ =~ $re } $self->sink_messages($name);
+		return scalar @m;
+	}, $timeout // 10);
+	return @m;
+}
+
+# parse_dump(TEXT) - one smtp-sink dump: { mail => X-Mail-Args,
+# rcpt => [X-Rcpt-Args...], head => [the header lines after the sink's
+# own Received, unfolded], body => the body (LF line ends, the sink's
+# trailing empty line removed) }
+sub parse_dump {
+	my ($text) = @_;
+	my ($head, $body) = split /\n\n/, $text, 2;
+	$body //= '';
+	$body =~ s/\n\z//;
+	$head =~ s/\n[ \t]+/ /g;
+	my @h = split /\n/, $head;
+	my %d = (rcpt => [], body => $body);
+	while (@h) {
+		my $l = shift @h;
+		$d{mail} = $1 if $l =~ /^X-Mail-Args: (.*)/;
+		push @{ $d{rcpt} }, $1 if $l =~ /^X-Rcpt-Args: (.*)/;
+		last if $l =~ /^Received: .*\(smtp-sink\)/;
+	}
+	$d{head} = \@h;
+	return \%d;
 }
 
 # start_dnsmasq(RECORDS...) - dnsmasq on a free port of 127.0.0.1 with
@@ -463,6 +650,183 @@ sub wait_message {
 	}, $timeout // 10);
 	return @m;
 }
+
+# spool_files - { state directory => [file names (queue IDs)] } of every
+# file under the spool (queue, deferred, incoming, corrupt, ...)
+sub spool_files {
+	my ($self) = @_;
+	my %f;
+	my $top = "$self->{dir}/spool";
+	return \%f unless -d $top;
+	File::Find::find({ no_chdir => 1, wanted => sub {
+		return unless -f $_;
+		my ($state) = $File::Find::name =~ m{^\Q$top\E/([^/]+)/};
+		return unless defined $state;
+		push @{ $f{$state} }, (m{([^/]+)$})[0];
+	} }, $top);
+	return \%f;
+}
+
+# split_message(TEXT) - (the unfolded header lines of the top header
+# block, the body), CRLF turned into LF
+sub split_message {
+	my ($text) = @_;
+	$text =~ s/\r\n/\n/g;
+	my ($head, $body) = split /\n\n/, $text, 2;
+	$head =~ s/\n[ \t]+/ /g;
+	return ([ split /\n/, $head ], $body // '');
+}
+
+# header_value(LINES, NAME) - the value of the first NAME field in LINES
+# (header lines as split_message returns them), undef when there is none
+sub header_value {
+	my ($lines, $name) = @_;
+	for (@$lines) {
+		return $1 if /^\Q$name\E:\s*(.*)$/i;
+	}
+	return undef;
+}
+
+# simple_message(SUBJECT, FROM, TO) - a small 7-bit message as sent after
+# DATA (CRLF lines): From, To, Subject, Message-ID <SUBJECT@client.example>
+# and the body "body of SUBJECT"
+sub simple_message {
+	my ($subject, $from, $to) = @_;
+	return join '', map { "$_\r\n" } "From: <$from>", "To: <$to>",
+	    "Subject: $subject", "Message-ID: <$subject\@client.example>",
+	    '', "body of $subject";
+}
+
+# qid_of(REPLY) - the queue ID of a "250 ... queued as ID" reply, or undef
+sub qid_of {
+	my ($r) = @_;
+	return undef unless $r && $r->{code} == 250;
+	my ($qid) = $r->{text} =~ /queued as ([A-Za-z0-9]+)/;
+	return $qid;
+}
+
+# submit(FROM, RCPTS, TEXT, MAIL_ARGS) - one transaction in a new session
+# to the smtp listener (see PosternTest::Client::transaction), then QUIT;
+# returns (final reply, queue ID)
+sub submit {
+	my ($self, $from, $rcpts, $text, $margs) = @_;
+	my $c = $self->session('smtp');
+	my ($r, $qid) = $c->transaction($from, $rcpts, $text, $margs);
+	$c->cmd('QUIT');
+	$c->close;
+	return ($r, $qid);
+}
+
+# send_ok(FROM, TO, SUBJECT) - submit simple_message(SUBJECT, FROM, TO);
+# one test: "SUBJECT accepted" (250 2.0.0). Returns the queue ID, or
+# 'NOQID'.
+sub send_ok {
+	my ($self, $from, $to, $subject) = @_;
+	my $c = $self->session('smtp');
+	my ($r, $qid) = $c->send_simple($from, $to, $subject);
+	$c->cmd('QUIT');
+	$c->close;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	reply_is($r, 250, '2.0.0', $self->_prefix . "$subject accepted");
+	return $qid // 'NOQID';
+}
+
+# wait_status(QID, STATUS_RE, TIMEOUT, SINCE) - the first delivery log
+# line "QID: to=<...>, ... status=STATUS" (default sent, deferred or
+# bounced), polling until TIMEOUT (15 s); undef when none appears
+sub wait_status {
+	my ($self, $qid, $status, $timeout, $since) = @_;
+	$status //= qr/sent|deferred|bounced/;
+	return $self->wait_for_log(
+	    qr/\Q$qid\E: to=<[^>]*>, .*status=(?:$status)\b/,
+	    $timeout // 15, $since);
+}
+
+# serves_ok(NAME) - one test: a new smtp session is greeted and NOOP
+# gets 250 (the daemon still serves)
+sub serves_ok {
+	my ($self, $name) = @_;
+	my $c = eval { $self->session('smtp') };
+	my $err = $@;
+	my $r = $c ? $c->cmd('NOOP') : undef;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $ok = Test::More::ok($r && $r->{code} == 250, $name);
+	Test::More::diag($err || 'no NOOP reply') unless $ok;
+	if ($c) {
+		$c->cmd('QUIT');
+		$c->close;
+	}
+	return $ok;
+}
+
+# like_diag(GOT, RE, NAME, CONTEXT) - Test::More::like that also prints
+# CONTEXT (a log tail, the text GOT came from) on failure; GOT undef is
+# shown as "(nothing)"
+sub like_diag {
+	my ($got, $re, $name, $context) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $ok = Test::More::like($got // '(nothing)', $re, $name);
+	Test::More::diag($context // '') unless $ok;
+	return $ok;
+}
+
+# --- the checks every test file ends with ------------------------------
+
+# exit_ok(NAME) - stop posternd if it runs (SIGTERM), then one test: the
+# last time it ended (stop, kill9, wait_exit) its wait status was 0.
+# NAME defaults to "posternd exits 0 on SIGTERM".
+sub exit_ok {
+	my ($self, $name) = @_;
+	$self->stop;
+	my $st = $self->{exit_status};
+	$name //= $self->_prefix . 'posternd exits 0 on SIGTERM';
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $ok = Test::More::ok(defined $st && $st == 0, $name);
+	Test::More::diag('wait status ' . ($st // 'none') . "\n" .
+	    $self->log_tail(20)) unless $ok;
+	return $ok;
+}
+
+# sanitizer_ok(NAME, EXTRA TEXT...) - one test: no AddressSanitizer,
+# LeakSanitizer or UBSan ("runtime error:") report in posternd's log nor
+# in the EXTRA TEXT (other output of posternd). Call it once posternd
+# has stopped: LeakSanitizer reports at exit. NAME defaults to "no
+# sanitizer report in the log". Prints the report on failure.
+sub sanitizer_ok {
+	my ($self, $name, @extra) = @_;
+	my @l = ($self->log_lines, map { split /\n/ } @extra);
+	my ($i) = grep { $l[$_] =~ $SANITIZER_RE } 0 .. $#l;
+	$name //= $self->_prefix . 'no sanitizer report in the log';
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $ok = Test::More::ok(!defined $i, $name);
+	Test::More::diag(join "\n",
+	    @l[$i .. ($i + 60 < $#l ? $i + 60 : $#l)]) unless $ok;
+	return $ok;
+}
+
+# finish_ok - exit_ok, then sanitizer_ok: two tests
+sub finish_ok {
+	my ($self) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $exit = $self->exit_ok;
+	my $clean = $self->sanitizer_ok;
+	return $exit && $clean;
+}
+
+# PosternTest->finish_all_ok - finish_ok for every environment that has
+# started posternd, in the order they started it: the end of every test
+# file. Give each environment a name when there are several.
+sub finish_all_ok {
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $ok = 1;
+	for my $t (@started) {
+		$ok = 0 unless $t->finish_ok;
+	}
+	return $ok;
+}
+
+# PosternTest->started - the environments that have started posternd
+sub started { return @started }
 
 sub _slurp {
 	my ($file) = @_;
@@ -770,6 +1134,42 @@ sub auth_login {
 	$r = $self->cmd(encode_base64($user, ''));
 	return $r unless $r && $r->{code} == 334;
 	return $self->cmd(encode_base64($pass, ''));
+}
+
+# envelope(FROM, RCPTS, MAIL_ARGS) - MAIL FROM:<FROM> MAIL_ARGS, then
+# RCPT TO for each of RCPTS (one address or an array reference; an
+# element may carry parameters after a space: "a@b NOTIFY=NEVER");
+# stops at the first reply that is not 250 and returns it, else the
+# reply to the last RCPT
+sub envelope {
+	my ($self, $from, $rcpts, $margs) = @_;
+	my $r = $self->cmd("MAIL FROM:<$from>" . ($margs ? " $margs" : ''));
+	return $r unless $r && $r->{code} == 250;
+	for my $rc (ref $rcpts ? @$rcpts : $rcpts) {
+		my ($addr, $args) = split ' ', $rc, 2;
+		$r = $self->cmd("RCPT TO:<$addr>" . ($args ? " $args" : ''));
+		return $r unless $r && $r->{code} == 250;
+	}
+	return $r;
+}
+
+# transaction(FROM, RCPTS, TEXT, MAIL_ARGS) - envelope, then data(TEXT);
+# returns (final reply, queue ID from "queued as ID" or undef); stops
+# at the first reply that is not 250 and returns just it
+sub transaction {
+	my ($self, $from, $rcpts, $text, $margs) = @_;
+	my $r = $self->envelope($from, $rcpts, $margs);
+	return ($r) unless $r && $r->{code} == 250;
+	$r = $self->data($text);
+	return ($r, PosternTest::qid_of($r));
+}
+
+# send_simple(FROM, TO, SUBJECT) - transaction(FROM, TO,
+# simple_message(SUBJECT, FROM, TO)): (final reply, queue ID)
+sub send_simple {
+	my ($self, $from, $to, $subject) = @_;
+	return $self->transaction($from, $to,
+	    PosternTest::simple_message($subject, $from, $to));
 }
 
 # data(MESSAGE) - DATA, the message (CRLF lines, dot-stuffed by the
