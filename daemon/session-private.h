@@ -67,6 +67,12 @@ void	session_bdat_begin(struct session *, size_t size, bool last);
 void	session_bdat_discard(struct session *, size_t size, const char *reply);
 /* session_data_input - returns false when it needs more input */
 bool	session_data_input(struct session *, struct evbuffer *);
+/* session_reject_content - answer a refused message, end the transaction */
+void	session_reject_content(struct session *, const char *reply);
+
+/* session_eom.c */
+/* session_eom - the content is complete: filters, edits, commit */
+void	session_eom(struct session *);
 
 /* session_auth.c */
 bool	session_auth_offered(const struct session *);

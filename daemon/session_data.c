@@ -1,11 +1,9 @@
 /*
  * session_data.c - the content phase of a server session: DATA (RFC 5321
- * 4.1.1.4) and BDAT (RFC 3030), end-of-message filters, the Received
- * header (RFC 5321 4.4) and the durable commit to the spool.
+ * 4.1.1.4) and BDAT (RFC 3030): reading the content into the spool.
  *
- * The reply to the end of data comes only after the spool file and its
- * directory are fsynced (spool_commit on the worker pool): a 250 means the
- * message survives a crash.
+ * What happens at the end of the content (filters, edits, the Received
+ * header, the durable commit) is in session_eom.c.
  *
  * SPDX-License-Identifier: ISC
  */
@@ -21,9 +19,6 @@
 #include <event2/bufferevent.h>
 
 #include "log.h"
-#include "pool.h"
-#include "qmgr.h"
-#include "received.h"
 #include "runtime.h"
 #include "session-private.h"
 #include "spool.h"
@@ -131,11 +126,9 @@ session_bdat_begin(struct session *s, size_t size, bool last)
 	tx->bdat_last = last;
 }
 
-static void session_eom(struct session *);
-
 /* reject_content - answer a refused message and end the transaction */
-static void
-reject_content(struct session *s, const char *reply)
+void
+session_reject_content(struct session *s, const char *reply)
 {
 	session_log_reject(s, "END-OF-MESSAGE", reply, NULL, NULL);
 	session_reply_text(s, reply);
@@ -279,192 +272,4 @@ session_data_input(struct session *s, struct evbuffer *in)
 	if (s->state == SMTP_STATE_DATA)
 		return data_input_dot(s, in);
 	return data_input_chunk(s, in);
-}
-
-/* ---- end of message: filters, Received, commit ---- */
-
-struct commit_job {
-	struct session	*s;		/* borrowed; suspended meanwhile */
-	struct spool_file *spool;	/* owned until committed */
-	struct spool_envelope env;	/* owned */
-	struct buf	 headers;	/* owned: Received + header block */
-	enum spool_state target;
-	int		 rc;
-	int		 saved_errno;
-	char		 error[256];
-};
-
-static void
-commit_work(void *arg)
-{
-	struct commit_job *j = arg;
-	const char *error = NULL;
-
-	j->rc = spool_commit(&j->spool, &j->env, j->headers.data,
-	    j->headers.len, j->target, &error);
-	j->saved_errno = errno;
-	if (j->rc == -1)
-		snprintf(j->error, sizeof(j->error), "%s",
-		    error != NULL ? error : "unknown error");
-}
-
-static void
-commit_job_free(struct commit_job *j)
-{
-	spool_abort(&j->spool);
-	spool_envelope_deinit(&j->env);
-	buf_deinit(&j->headers);
-	free(j);
-}
-
-static void
-commit_done(void *arg)
-{
-	struct commit_job *j = arg;
-	struct session *s = j->s;
-	char qid[QUEUE_ID_MAX];
-
-	snprintf(qid, sizeof(qid), "%s", j->env.queue_id);
-	if (j->rc == 0 && j->target == SPOOL_QUEUE)
-		qmgr_notify(qid);
-	else if (j->rc == 0)
-		log_info("%s: hold: message held by a filter", qid);
-	else
-		log_warnx("%s: cannot commit queue file: %s", qid, j->error);
-	if (!session_resume_begin(s)) {
-		/* the client is gone; a committed message is still queued */
-		commit_job_free(j);
-		return;
-	}
-	if (j->rc == 0) {
-		session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
-		s->tx->completed = true;
-	}
-	else
-		session_reply(s, j->saved_errno == ENOSPC ?
-		    "452 4.3.1 Insufficient system storage" :
-		    "451 4.3.0 Error: queue file write error");
-	commit_job_free(j);
-	session_tx_free(s);
-	session_set_state(s, SMTP_STATE_READY);
-	session_resume_end(s);
-}
-
-/* build_envelope - the spool's copy of the transaction */
-static void
-build_envelope(struct session *s, struct spool_envelope *env)
-{
-	struct transaction *tx = s->tx;
-	size_t i;
-
-	spool_envelope_init(env);
-	snprintf(env->queue_id, sizeof(env->queue_id), "%s", tx->queue_id);
-	env->arrival = time(NULL);
-	env->sender = xstrdup(tx->sender);
-	env->envid = tx->envid != NULL ? xstrdup(tx->envid) : NULL;
-	env->ret = tx->ret != NULL ? xstrdup(tx->ret) : NULL;
-	if (tx->body_type != NULL)
-		env->body_type = xstrdup(tx->body_type);
-	else if (tx->data.eight_bit)
-		env->body_type = xstrdup("8BITMIME");
-	env->smtputf8 = tx->smtputf8;
-	env->client_addr = xstrdup(s->addr);
-	env->client_name = xstrdup(s->name);
-	env->helo = xstrdup(s->helo != NULL ? s->helo : "");
-	env->sasl_username = s->sasl_username != NULL ?
-	    xstrdup(s->sasl_username) : NULL;
-	for (i = 0; i < tx->nrcpts; i++)
-		spool_envelope_add_rcpt(env, tx->rcpts[i].address,
-		    tx->rcpts[i].orcpt, tx->rcpts[i].notify);
-}
-
-/* add_received - the trace header goes first (RFC 5321 4.4) */
-static void
-add_received(struct session *s, struct buf *out)
-{
-	struct transaction *tx = s->tx;
-	struct received_info ri;
-
-	memset(&ri, 0, sizeof(ri));
-	ri.helo = s->helo;
-	ri.client_name = strcmp(s->name, "unknown") == 0 ? NULL : s->name;
-	ri.client_addr = s->addr;
-	ri.by = s->cfg->myhostname;
-	ri.esmtp = s->esmtp;
-	ri.tls = s->tls;
-	ri.auth = s->sasl_username != NULL;
-	ri.smtputf8 = tx->smtputf8;
-	ri.tls_version = s->tls_version;
-	ri.tls_cipher = s->tls_cipher;
-	ri.tls_bits = s->tls_bits;
-	ri.tls_alg_bits = s->tls_alg_bits;
-	ri.queue_id = tx->queue_id;
-	ri.rcpt = tx->nrcpts == 1 ? tx->rcpts[0].address : NULL;
-	ri.nrcpt = tx->nrcpts;
-	ri.date = time(NULL);
-	if (received_build(out, &ri) == -1)
-		log_warnx("%s: cannot build the Received header",
-		    tx->queue_id);
-}
-
-static void
-eom_go(struct session *s, enum filter_verdict v, struct filter_call *call,
-    const char *who)
-{
-	struct transaction *tx = s->tx;
-	struct commit_job *j;
-
-	if (v == FILTER_REJECT || v == FILTER_TEMPFAIL ||
-	    v == FILTER_DISCONNECT) {
-		session_log_reject(s, "END-OF-MESSAGE", call->reply, NULL, who);
-		session_reply_text(s, call->reply);
-		session_tx_free(s);
-		if (v == FILTER_DISCONNECT)
-			session_close(s);
-		else
-			session_set_state(s, SMTP_STATE_READY);
-		return;
-	}
-	if (v == FILTER_DISCARD || tx->final == FILTER_DISCARD) {
-		log_info("%s: discard: END-OF-MESSAGE from %s: %s%s%s",
-		    tx->queue_id, s->ident, "message discarded",
-		    who != NULL ? " by filter " : "", who != NULL ? who : "");
-		session_reply(s, "250 2.0.0 Ok: queued as %s", tx->queue_id);
-		tx->completed = true;
-		session_tx_free(s);
-		session_set_state(s, SMTP_STATE_READY);
-		return;
-	}
-	/* XXX #3: header edits requested at eom are applied with the
-	 * content filters (no filter of this issue edits) */
-	j = xcalloc(1, sizeof(*j));
-	j->s = s;
-	j->target = v == FILTER_HOLD || tx->final == FILTER_HOLD ?
-	    SPOOL_HOLD : SPOOL_QUEUE;
-	buf_init(&j->headers, 0);
-	add_received(s, &j->headers);
-	buf_append(&j->headers, tx->data.headers.data, tx->data.headers.len);
-	build_envelope(s, &j->env);
-	j->spool = tx->spool;
-	tx->spool = NULL;
-	session_suspend(s);
-	pool_submit(s->loop, commit_work, commit_done, j);
-}
-
-static void
-session_eom(struct session *s)
-{
-	struct transaction *tx = s->tx;
-	struct filter_call call;
-
-	session_set_state(s, SMTP_STATE_RCPT);
-	if (tx->data.error != SMTP_DATA_OK) {
-		reject_content(s, smtp_data_error_reply(tx->data.error));
-		return;
-	}
-	session_filter_call_init(s, &call, FILTER_STAGE_EOM);
-	filter_edits_init(&tx->edits);
-	call.edits = &tx->edits;
-	tx->ftx.size = tx->data.size;
-	session_run_stage(s, &tx->chain, &call, eom_go);
 }

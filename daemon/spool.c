@@ -381,7 +381,8 @@ spool_create(const char *queue_dir, const char **error_r)
 		free(sf->path);
 		sf->path = xasprintf("%s/incoming/%s", queue_dir,
 		    sf->queue_id);
-		sf->fd = open(sf->path, O_CREAT | O_EXCL | O_WRONLY |
+		/* read+write: body filters read the body back (pread) */
+		sf->fd = open(sf->path, O_CREAT | O_EXCL | O_RDWR |
 		    O_CLOEXEC, 0600);
 		if (sf->fd != -1 || errno != EEXIST)
 			break;
@@ -431,6 +432,53 @@ spool_write_body(struct spool_file *sf, const void *p, size_t n,
 	}
 	sf->body_size += n;
 	return 0;
+}
+
+int
+spool_read_body(struct spool_file *sf, size_t offset, void *p, size_t n,
+    size_t *got_r, const char **error_r)
+{
+	static __thread char err[256];
+	ssize_t r;
+
+	*got_r = 0;
+	if (offset >= sf->body_size)
+		return 0;
+	if (n > sf->body_size - offset)
+		n = sf->body_size - offset;
+	if (sf_flush(sf) == -1)
+		goto fail;
+	do
+		r = pread(sf->fd, p, n, (off_t)offset);
+	while (r == -1 && errno == EINTR);
+	if (r == -1)
+		goto fail;
+	*got_r = (size_t)r;
+	return 0;
+fail:
+	snprintf(err, sizeof(err), "read %s: %s", sf->path, strerror(errno));
+	*error_r = err;
+	return -1;
+}
+
+int
+spool_replace_body(struct spool_file *sf, const void *p, size_t n,
+    const char **error_r)
+{
+	static __thread char err[256];
+
+	sf->wlen = 0;		/* the old body's unwritten tail goes too */
+	if (sf->failed)
+		errno = sf->saved_errno;
+	else if (ftruncate(sf->fd, 0) == 0 &&
+	    lseek(sf->fd, 0, SEEK_SET) == 0) {
+		sf->body_size = 0;
+		return spool_write_body(sf, p, n, error_r);
+	}
+	snprintf(err, sizeof(err), "truncate %s: %s", sf->path,
+	    strerror(errno));
+	*error_r = err;
+	return -1;
 }
 
 static void

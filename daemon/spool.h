@@ -98,6 +98,17 @@ int	spool_write_body(struct spool_file *, const void *, size_t,
 	    const char **error_r);
 size_t	spool_body_size(const struct spool_file *);
 /*
+ * spool_read_body - read up to n body bytes at offset (the body filters
+ * of end of message read it back); *got_r = 0 at the end. May block on
+ * the disk: call it where blocking is allowed (pool) or accept a page
+ * cache read. -1 and *error_r on failure.
+ */
+int	spool_read_body(struct spool_file *, size_t offset, void *, size_t n,
+	    size_t *got_r, const char **error_r);
+/* spool_replace_body - a filter's new body replaces what was received */
+int	spool_replace_body(struct spool_file *, const void *, size_t n,
+	    const char **error_r);
+/*
  * spool_commit - append header block and envelope, flush, fsync, rename
  * into the target state (SPOOL_QUEUE or SPOOL_HOLD), fsync the directory.
  * BLOCKS: call it on the worker pool. On success the message is durable

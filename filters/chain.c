@@ -33,39 +33,55 @@ struct chain {
 };
 
 struct chain *
-chain_new(const struct config *cfg, char **error_r)
+chain_new_ops(const struct filter_ops *const *ops, size_t n,
+    const struct config *cfg, char **error_r)
 {
 	struct chain *c;
-	const struct filter_ops *ops;
-	char **name;
 	char *err = NULL;
+	size_t i;
 
 	c = xcalloc(1, sizeof(*c));
+	c->links = xcalloc(n == 0 ? 1 : n, sizeof(*c->links));
+	for (i = 0; i < n; i++) {
+		c->links[i].ops = ops[i];
+		if (ops[i]->init != NULL &&
+		    (c->links[i].instance = ops[i]->init(cfg, &err)) == NULL &&
+		    err != NULL) {
+			*error_r = xasprintf("filter %s: %s", ops[i]->name,
+			    err);
+			free(err);
+			c->nlinks = i;	/* deinit only what was set up */
+			chain_free(&c);
+			return NULL;
+		}
+		c->nlinks = i + 1;
+		c->stage_mask |= ops[i]->stages;
+		if (ops[i]->may_block)
+			c->may_block_mask |= ops[i]->stages;
+	}
+	return c;
+}
+
+struct chain *
+chain_new(const struct config *cfg, char **error_r)
+{
+	const struct filter_ops **ops = NULL;
+	struct chain *c;
+	char **name;
+	size_t n = 0;
+
 	for (name = cfg->smtpd_filters; name != NULL && *name != NULL;
 	    name++) {
-		if ((ops = filter_lookup(*name)) == NULL) {
+		ops = xreallocarray(ops, n + 1, sizeof(*ops));
+		if ((ops[n++] = filter_lookup(*name)) == NULL) {
 			*error_r = xasprintf("smtpd_filters: unknown filter "
 			    "\"%s\"", *name);
-			chain_free(&c);
+			free(ops);
 			return NULL;
 		}
-		c->links = xreallocarray(c->links, c->nlinks + 1,
-		    sizeof(*c->links));
-		c->links[c->nlinks].ops = ops;
-		c->links[c->nlinks].instance = NULL;
-		if (ops->init != NULL &&
-		    (c->links[c->nlinks].instance = ops->init(cfg, &err)) ==
-		    NULL && err != NULL) {
-			*error_r = xasprintf("filter %s: %s", *name, err);
-			free(err);
-			chain_free(&c);
-			return NULL;
-		}
-		c->nlinks++;
-		c->stage_mask |= ops->stages;
-		if (ops->may_block)
-			c->may_block_mask |= ops->stages;
 	}
+	c = chain_new_ops(ops, n, cfg, error_r);
+	free(ops);
 	return c;
 }
 

@@ -23,6 +23,9 @@ struct chain;
 
 /* chain_new - init every filter; NULL and *error_r (owned) on failure */
 struct chain *chain_new(const struct config *, char **error_r);
+/* chain_new_ops - the same from filter ops directly (tests, milter host) */
+struct chain *chain_new_ops(const struct filter_ops *const *ops, size_t n,
+	    const struct config *, char **error_r);
 void	chain_free(struct chain **);
 /* chain_stage_may_block - true if some filter of the stage may block */
 bool	chain_stage_may_block(const struct chain *, enum filter_stage);

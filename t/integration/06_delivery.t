@@ -22,12 +22,7 @@ my $FIXTURES = "$FindBin::Bin/data/delivery";
 
 my $t = PosternTest->new;
 $t->start_smtp_sink;
-$t->start_posternd(config => {
-	mynetworks => '127.0.0.0/8',
-	queue_run_delay => '1s',
-	minimal_backoff_time => '1s',
-	maximal_backoff_time => '2s',
-});
+$t->start_posternd(config => { %PosternTest::QUICK_DELIVERY });
 my $RELAY_PORT = $t->port('relay');
 
 # --- local helpers ----------------------------------------------------------

@@ -20,12 +20,7 @@ use Time::HiRes qw(time sleep);
 use PosternTest qw(reply_is poll_until split_message);
 
 my $t = PosternTest->new;
-my %CONFIG = (
-	mynetworks => '127.0.0.0/8',
-	queue_run_delay => '1s',
-	minimal_backoff_time => '1s',
-	maximal_backoff_time => '2s',
-);
+my %CONFIG = %PosternTest::QUICK_DELIVERY;
 my $SENDER = 'sender@example.test';
 my $HARD = '550 5.1.1 Error: no such user here';
 my $SOFT = '451 4.3.0 Error: try again later';
@@ -151,40 +146,31 @@ $t->start_posternd(config => \%CONFIG);
 	    '5xx: the original is removed');
 }
 
-# --- 2. no DSN to the null sender -----------------------------------------
+# --- 2. no DSN to the null sender; 3. none for NOTIFY=NEVER -------------
 
-{
+for my $case (
+	# [ label, sender, recipient (with parameters), subject,
+	#   the name of the last test ]
+	[ 'null sender', '', 'nobody2@other.example', 'DSN-NULL',
+	    'no new message in any Maildir' ],
+	[ 'NOTIFY=NEVER', $SENDER, 'nobody3@other.example NOTIFY=NEVER',
+	    'DSN-NEVER', 'no DSN in the Maildir' ],
+) {
+	my ($label, $from, $rcpt, $subject, $last) = @$case;
+	my ($addr) = split ' ', $rcpt;
 	my $before = all_mail();
-	my ($r, $qid) = send_msg('', [ 'nobody2@other.example' ], 'DSN-NULL');
-	reply_is($r, 250, '2.0.0', 'null sender: message accepted');
+	my ($r, $qid) = send_msg($from, [ $rcpt ], $subject);
+	reply_is($r, 250, '2.0.0', "$label: message accepted");
 	$qid //= 'NO-QID';
-	ok($t->wait_for_log(qr/\b\Q$qid\E: to=<nobody2\@other\.example>, .*status=bounced/, 15),
-	    'null sender: status=bounced') or
+	ok($t->wait_for_log(qr/\b\Q$qid\E: to=<\Q$addr\E>, .*status=bounced/, 15),
+	    "$label: status=bounced") or
 	    diag("log tail:\n" . $t->log_tail(10));
 	ok($t->wait_for_log(qr/\b\Q$qid\E: removed$/, 5),
-	    'null sender: the message is removed');
+	    "$label: the message is removed");
 	ok(!grep({ /\b\Q$qid\E: sender non-delivery notification/ }
-	    $t->log_lines), 'null sender: no non-delivery notification');
+	    $t->log_lines), "$label: no non-delivery notification");
 	my $new = poll_until(sub { all_mail() > $before }, 1.5);
-	ok(!$new, 'null sender: no new message in any Maildir');
-}
-
-# --- 3. NOTIFY=NEVER ------------------------------------------------------
-
-{
-	my $before = all_mail();
-	my ($r, $qid) = send_msg($SENDER,
-	    [ 'nobody3@other.example NOTIFY=NEVER' ], 'DSN-NEVER');
-	reply_is($r, 250, '2.0.0', 'NOTIFY=NEVER: message accepted');
-	$qid //= 'NO-QID';
-	ok($t->wait_for_log(qr/\b\Q$qid\E: to=<nobody3\@other\.example>, .*status=bounced/, 15),
-	    'NOTIFY=NEVER: status=bounced');
-	ok($t->wait_for_log(qr/\b\Q$qid\E: removed$/, 5),
-	    'NOTIFY=NEVER: the message is removed');
-	ok(!grep({ /\b\Q$qid\E: sender non-delivery notification/ }
-	    $t->log_lines), 'NOTIFY=NEVER: no non-delivery notification');
-	my $new = poll_until(sub { all_mail() > $before }, 1.5);
-	ok(!$new, 'NOTIFY=NEVER: no DSN in the Maildir');
+	ok(!$new, "$label: $last");
 }
 
 # --- 4. NOTIFY=NEVER on one recipient, default on the other ---------------

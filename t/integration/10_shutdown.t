@@ -17,12 +17,7 @@ use IO::Socket::IP;
 use PosternTest qw(reply_is poll_until simple_message qid_of);
 
 my $t = PosternTest->new;
-my %CONFIG = (
-	mynetworks => '127.0.0.0/8',
-	queue_run_delay => '1s',
-	minimal_backoff_time => '1s',
-	maximal_backoff_time => '2s',
-);
+my %CONFIG = %PosternTest::QUICK_DELIVERY;
 
 # --- local helpers ----------------------------------------------------------
 

@@ -74,6 +74,23 @@ sub sent_via {
 	return qr/relay=\Q$host\E\[\Q$addr\E\]:\Q$PORT\E, .*status=sent/;
 }
 
+# routed_ok(DOMAIN, SINK, ADDR, MXHOST, SUBJECT, NAME, SINK_NAME) - with
+# sink SINK on ADDR:$PORT, a sender whose relayhost is DOMAIN:$PORT
+# sends SUBJECT: it goes to MXHOST[ADDR] (test NAME) and SINK gets it
+# (test SINK_NAME); plus the test that SUBJECT is accepted
+sub routed_ok {
+	my ($domain, $sink, $addr, $mxhost, $subject, $name, $sink_name) = @_;
+	our ($NET, $PORT, $RESOLVER);
+	$NET->start_sink($sink, $addr, $PORT);
+	my $t = instance("relayhost $domain",
+	    relayhost => "$domain:$PORT", dns_resolver => $RESOLVER);
+	my $qid = $t->send_ok($FROM, 'user@example.org', $subject);
+	like_log($t->wait_status($qid), sent_via($mxhost, $addr), $name, $t);
+	my @got = sink_subjects($sink, 1);
+	is_deeply(\@got, [ $subject ], $sink_name);
+	$t->stop;	# its exit is checked at the end
+}
+
 # like_log(LINE, RE, NAME, ENV) - like() that shows the log tail on failure
 sub like_log {
 	my ($line, $re, $name, $t) = @_;
@@ -86,7 +103,7 @@ sub like_log {
 
 our $NET = PosternTest->new(cert => 0, users => 0);
 my $DNS = $NET->start_dnsmasq(records("$FIXTURES/records.conf"));
-my $RESOLVER = "127.0.0.1\@$DNS";
+our $RESOLVER = "127.0.0.1\@$DNS";
 # one port for every MX host; the addresses differ
 our $PORT = free_port();
 
@@ -124,34 +141,18 @@ our $PORT = free_port();
 
 # --- no MX record: the domain is its own MX ------------------------------
 
-{
-	$NET->start_sink('plain', '127.0.0.4', $PORT);
-	my $t = instance('relayhost plain.example.org',
-	    relayhost => "plain.example.org:$PORT", dns_resolver => $RESOLVER);
-	my $qid = $t->send_ok($FROM, 'user@example.org', 'implicit');
-	like_log($t->wait_status($qid),
-	    sent_via('plain.example.org', '127.0.0.4'),
-	    'no MX record: delivered to the domain\'s own address', $t);
-	my @got = sink_subjects('plain', 1);
-	is_deeply(\@got, [ 'implicit' ], 'the sink on 127.0.0.4 received it');
-	$t->stop;	# its exit is checked at the end
-}
+routed_ok('plain.example.org', 'plain', '127.0.0.4', 'plain.example.org',
+    'implicit', 'no MX record: delivered to the domain\'s own address',
+    'the sink on 127.0.0.4 received it');
 
 # --- an MX host with only an AAAA record ----------------------------------
 
 SKIP: {
 	skip 'IPv6 loopback ::1 is not available here', 3
 	    unless have_ipv6_loopback();
-	$NET->start_sink('mx3', '::1', $PORT);
-	my $t = instance('relayhost v6.example.org',
-	    relayhost => "v6.example.org:$PORT", dns_resolver => $RESOLVER);
-	my $qid = $t->send_ok($FROM, 'user@example.org', 'ipv6');
-	like_log($t->wait_status($qid),
-	    sent_via('mx3.example.org', '::1'),
-	    'AAAA-only MX host: delivered to [::1]', $t);
-	my @got = sink_subjects('mx3', 1);
-	is_deeply(\@got, [ 'ipv6' ], 'the sink on [::1] received the message');
-	$t->stop;	# its exit is checked at the end
+	routed_ok('v6.example.org', 'mx3', '::1', 'mx3.example.org', 'ipv6',
+	    'AAAA-only MX host: delivered to [::1]',
+	    'the sink on [::1] received the message');
 }
 
 # --- a relayhost that does not exist --------------------------------------

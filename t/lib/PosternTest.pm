@@ -10,12 +10,14 @@
 # PosternTest::Client is a raw SMTP client for exact protocol tests.
 #
 # Besides the environment, the module holds the helpers the test files
-# share: sending messages (simple_message, submit, send_ok, and the
-# client's envelope/transaction), smtp-sink dumps (start_sink,
-# sink_messages, wait_sink, parse_dump), the spool (spool_files), waiting
-# for processes (wait_exit, run_child, wait_children), header parsing
-# (split_message, header_value) and the checks every file ends with
-# (exit_ok, sanitizer_ok, finish_ok, finish_all_ok).
+# share: further posternd instances (instance, %QUICK_DELIVERY), sending
+# messages (simple_message, submit, send_ok, the client's envelope,
+# transaction and send_simple), smtp-sink (start_sink, sink_messages,
+# wait_sink, parse_dump), the spool (spool_files), the log (wait_status),
+# processes (wait_exit, run_child, wait_children), headers
+# (split_message, header_value), small checks (serves_ok, like_diag) and
+# the checks every file ends with (exit_ok, sanitizer_ok, finish_ok,
+# finish_all_ok).
 #
 # SPDX-License-Identifier: ISC
 
@@ -144,6 +146,15 @@ sub make_cert {
 	chmod 0600, "$d/key.pem";
 	return ("$d/cert.pem", "$d/key.pem");
 }
+
+# the overrides of the delivery tests: clients in 127.0.0.0/8 may relay,
+# the queue runs and retries every 1-2 s
+our %QUICK_DELIVERY = (
+	mynetworks => '127.0.0.0/8',
+	queue_run_delay => '1s',
+	minimal_backoff_time => '1s',
+	maximal_backoff_time => '2s',
+);
 
 # the users of the password table, one per crypt(3) scheme
 our %USERS = (
@@ -331,9 +342,8 @@ sub posternd_pid { $_[0]{pids}{posternd} }
 
 # instance(name => NAME, sink => 1, config => {...}) - a further, fresh
 # environment (own directory and spool, no password table) with posternd
-# running: an smtp listener only, clients in 127.0.0.0/8 trusted, quick
-# retries (queue_run_delay and backoff 1-2 s), smtp_connect_timeout = 5s,
-# then the overrides in config. sink => 1 starts smtp-sink (the
+# running: an smtp listener only, %QUICK_DELIVERY, smtp_connect_timeout
+# = 5s, then the overrides in config. sink => 1 starts smtp-sink (the
 # relayhost) before posternd. For files that run several posternd.
 sub instance {
 	my ($class, %o) = @_;
@@ -342,10 +352,7 @@ sub instance {
 	$t->start_posternd(config => {
 		listen => 'smtp/127.0.0.1:' . $t->port('smtp'),
 		smtpd_sasl_password_maps => undef,
-		mynetworks => '127.0.0.0/8',
-		queue_run_delay => '1s',
-		minimal_backoff_time => '1s',
-		maximal_backoff_time => '2s',
+		%QUICK_DELIVERY,
 		smtp_connect_timeout => '5s',
 		%{ $o{config} // {} },
 	});
@@ -390,26 +397,22 @@ sub _ended {
 	$self->{exit_status} = $st // delete $reaped{$pid};
 }
 
-# stop(NAME) - SIGTERM, wait up to 10 s, then SIGKILL; returns the wait
-# status (undef when it was not running). NAME defaults to posternd.
-sub stop {
-	my ($self, $name) = @_;
+# _signal_stop(NAME, SIGNAL) - stop, kill9
+sub _signal_stop {
+	my ($self, $name, $sig) = @_;
 	$name //= 'posternd';
 	my $pid = delete $self->{pids}{$name};
-	my $st = _stop_pid($pid, 'TERM', 10);
+	my $st = _stop_pid($pid, $sig, 10);
 	$self->_ended($name, $pid, $st);
 	return $st;
 }
 
+# stop(NAME) - SIGTERM, wait up to 10 s, then SIGKILL; returns the wait
+# status (undef when it was not running). NAME defaults to posternd.
+sub stop { $_[0]->_signal_stop($_[1], 'TERM') }
+
 # kill9(NAME) - SIGKILL at once
-sub kill9 {
-	my ($self, $name) = @_;
-	$name //= 'posternd';
-	my $pid = delete $self->{pids}{$name};
-	my $st = _stop_pid($pid, 'KILL', 10);
-	$self->_ended($name, $pid, $st);
-	return $st;
-}
+sub kill9 { $_[0]->_signal_stop($_[1], 'KILL') }
 
 # wait_exit(TIMEOUT, NAME) - wait up to TIMEOUT seconds for NAME
 # (posternd) to exit by itself, after a signal the test sent; returns

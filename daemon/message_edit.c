@@ -1,0 +1,298 @@
+/*
+ * message_edit.c - apply end-of-message edits; see message_edit.h.
+ *
+ * Semantics follow milter's actions (libmilter smfi_addheader,
+ * smfi_insheader, smfi_chgheader, smfi_chgfrom, smfi_addrcpt,
+ * smfi_delrcpt, smfi_replacebody) so that filters/milter can map them
+ * one to one. Header names must be RFC 5322 2.2 field names; values
+ * must not smuggle a line that is not a continuation.
+ *
+ * SPDX-License-Identifier: ISC
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "message_edit.h"
+#include "xmalloc.h"
+
+static bool
+name_ok(const char *name)
+{
+	const unsigned char *p = (const unsigned char *)name;
+
+	if (*p == '\0')
+		return false;
+	for (; *p != '\0'; p++)
+		if (*p <= 32 || *p >= 127 || *p == ':')
+			return false;
+	return true;
+}
+
+int
+header_list_parse(struct header_list *hl, const char *block, size_t len)
+{
+	const char *p = block, *end = block + len, *eol, *colon;
+	struct header_field *f;
+
+	hl->fields = NULL;
+	hl->n = 0;
+	while (p < end) {
+		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			eol = end - 1;
+		if (*p == ' ' || *p == '\t') {
+			if (hl->n == 0)
+				return -1;
+			size_t have, add = (size_t)(eol - p + 1);
+
+			f = &hl->fields[hl->n - 1];
+			have = strlen(f->raw);
+			f->raw = xreallocarray(f->raw, 1, have + add + 1);
+			memcpy(f->raw + have, p, add);
+			f->raw[have + add] = '\0';
+		} else {
+			colon = memchr(p, ':', (size_t)(eol - p));
+			hl->fields = xreallocarray(hl->fields, hl->n + 1,
+			    sizeof(*hl->fields));
+			f = &hl->fields[hl->n++];
+			f->name = xstrndup(p, colon != NULL ?
+			    (size_t)(colon - p) : 0);
+			f->raw = xstrndup(p, (size_t)(eol - p + 1));
+		}
+		p = eol + 1;
+	}
+	return 0;
+}
+
+void
+header_list_deinit(struct header_list *hl)
+{
+	size_t i;
+
+	for (i = 0; i < hl->n; i++) {
+		free(hl->fields[i].name);
+		free(hl->fields[i].raw);
+	}
+	free(hl->fields);
+	hl->fields = NULL;
+	hl->n = 0;
+}
+
+void
+header_list_format(const struct header_list *hl, struct buf *out)
+{
+	size_t i;
+
+	for (i = 0; i < hl->n; i++)
+		buf_append_str(out, hl->fields[i].raw);
+}
+
+const char *
+header_field_value(const struct header_field *f, struct buf *out)
+{
+	const char *v = f->raw + strlen(f->name);
+	size_t n;
+
+	buf_reset(out);
+	if (*v == ':')
+		v++;
+	if (*v == ' ')
+		v++;
+	n = strlen(v);
+	if (n >= 2 && v[n - 2] == '\r' && v[n - 1] == '\n')
+		n -= 2;
+	buf_append(out, v, n);
+	return buf_cstr(out);
+}
+
+/*
+ * make_field - "name: value\r\n" with LF or CRLF folding turned into
+ * CRLF; NULL if value has a bare CR or a line that does not continue
+ */
+static char *
+make_field(const char *name, const char *value)
+{
+	struct buf b;
+	const char *v;
+
+	buf_init(&b, 0);
+	buf_printf(&b, "%s: ", name);
+	for (v = value; *v != '\0'; v++) {
+		if (*v == '\r' && v[1] == '\n')
+			continue;	/* the LF writes the CRLF */
+		if (*v == '\r')
+			goto bad;
+		if (*v == '\n') {
+			if (v[1] != ' ' && v[1] != '\t')
+				goto bad;	/* would start a new field */
+			buf_append(&b, "\r\n", 2);
+			continue;
+		}
+		buf_append(&b, v, 1);
+	}
+	buf_append(&b, "\r\n", 2);
+	return buf_steal(&b);
+bad:
+	buf_deinit(&b);
+	return NULL;
+}
+
+static void
+insert_field(struct header_list *hl, size_t at, const char *name, char *raw)
+{
+	if (at > hl->n)
+		at = hl->n;
+	hl->fields = xreallocarray(hl->fields, hl->n + 1, sizeof(*hl->fields));
+	memmove(&hl->fields[at + 1], &hl->fields[at],
+	    (hl->n - at) * sizeof(*hl->fields));
+	hl->fields[at].name = xstrdup(name);
+	hl->fields[at].raw = raw;
+	hl->n++;
+}
+
+/* change_field - the index-th (1-based) field called name */
+static int
+change_field(struct header_list *hl, const char *name, size_t index,
+    const char *value)
+{
+	size_t i, seen = 0;
+	char *raw = NULL;
+
+	if (value != NULL && (raw = make_field(name, value)) == NULL)
+		return -1;
+	for (i = 0; i < hl->n; i++) {
+		if (strcasecmp(hl->fields[i].name, name) != 0 ||
+		    ++seen != (index == 0 ? 1 : index))
+			continue;
+		free(hl->fields[i].raw);
+		if (raw != NULL) {
+			hl->fields[i].raw = raw;
+			return 0;
+		}
+		free(hl->fields[i].name);
+		memmove(&hl->fields[i], &hl->fields[i + 1],
+		    (hl->n - i - 1) * sizeof(*hl->fields));
+		hl->n--;
+		return 0;
+	}
+	if (raw != NULL)		/* fewer fields: milter appends */
+		insert_field(hl, hl->n, name, raw);
+	return 0;
+}
+
+/* same_address - equal but for the case of the domain */
+static bool
+same_address(const char *a, const char *b)
+{
+	const char *at_a = strrchr(a, '@'), *at_b = strrchr(b, '@');
+
+	if (at_a == NULL || at_b == NULL)
+		return strcmp(a, b) == 0;
+	return at_a - a == at_b - b && strncmp(a, b, (size_t)(at_a - a)) == 0 &&
+	    strcasecmp(at_a, at_b) == 0;
+}
+
+/* strip_brackets - "<a@b>" -> "a@b" (milter sends either) */
+static char *
+strip_brackets(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n >= 2 && v[0] == '<' && v[n - 1] == '>')
+		return xstrndup(v + 1, n - 2);
+	return xstrdup(v);
+}
+
+static int
+envelope_edit(struct edit_envelope *env, const struct filter_edit *e,
+    const char **error_r)
+{
+	char *addr;
+	size_t i;
+
+	if (e->value == NULL) {
+		*error_r = "envelope edit without an address";
+		return -1;
+	}
+	addr = strip_brackets(e->value);
+	switch (e->kind) {
+	case FILTER_EDIT_CHANGE_FROM:
+		free(env->sender);
+		env->sender = addr;
+		return 0;
+	case FILTER_EDIT_ADD_RCPT:
+		env->rcpts = xreallocarray(env->rcpts, env->nrcpts + 1,
+		    sizeof(*env->rcpts));
+		env->rcpts[env->nrcpts++] = addr;
+		return 0;
+	default:			/* FILTER_EDIT_DELETE_RCPT */
+		for (i = 0; i < env->nrcpts; i++) {
+			if (!same_address(env->rcpts[i], addr))
+				continue;
+			free(env->rcpts[i]);
+			memmove(&env->rcpts[i], &env->rcpts[i + 1],
+			    (env->nrcpts - i - 1) * sizeof(*env->rcpts));
+			env->nrcpts--;
+			break;
+		}
+		free(addr);
+		return 0;
+	}
+}
+
+int
+message_edit_apply(const struct filter_edits *edits, struct header_list *hl,
+    struct edit_envelope *env, struct buf **body_r, const char **error_r)
+{
+	const struct filter_edit *e;
+	char *raw;
+
+	*body_r = NULL;
+	for (e = edits->head; e != NULL; e = e->next) {
+		switch (e->kind) {
+		case FILTER_EDIT_ADD_HEADER:
+		case FILTER_EDIT_INSERT_HEADER:
+		case FILTER_EDIT_CHANGE_HEADER:
+			if (e->name == NULL || !name_ok(e->name)) {
+				*error_r = "bad header name in a filter edit";
+				return -1;
+			}
+			if (e->kind == FILTER_EDIT_CHANGE_HEADER) {
+				if (change_field(hl, e->name, e->index,
+				    e->value) == -1)
+					goto bad_value;
+				break;
+			}
+			if (e->value == NULL ||
+			    (raw = make_field(e->name, e->value)) == NULL)
+				goto bad_value;
+			insert_field(hl, e->kind == FILTER_EDIT_ADD_HEADER ?
+			    hl->n : e->index, e->name, raw);
+			break;
+		case FILTER_EDIT_CHANGE_FROM:
+		case FILTER_EDIT_ADD_RCPT:
+		case FILTER_EDIT_DELETE_RCPT:
+			if (envelope_edit(env, e, error_r) == -1)
+				return -1;
+			break;
+		case FILTER_EDIT_REPLACE_BODY:
+			if (*body_r == NULL) {
+				*body_r = xcalloc(1, sizeof(**body_r));
+				buf_init(*body_r, 0);
+			}
+			if (e->value != NULL)
+				buf_append_str(*body_r, e->value);
+			break;
+		}
+	}
+	if (env->nrcpts == 0) {
+		*error_r = "filter edits removed every recipient";
+		return -1;
+	}
+	return 0;
+bad_value:
+	*error_r = "header value in a filter edit would start a new field";
+	return -1;
+}
