@@ -107,6 +107,18 @@ header_field_value(const struct header_field *f, struct buf *out)
 	return buf_cstr(out);
 }
 
+/* lines_fit - no line longer than RFC 5322 2.1.1's 998 characters */
+static bool
+lines_fit(const char *field)
+{
+	const char *p, *nl;
+
+	for (p = field; (nl = strchr(p, '\n')) != NULL; p = nl + 1)
+		if (nl - p > 999)	/* 998 plus the CR */
+			return false;
+	return strlen(p) <= 998;
+}
+
 /*
  * make_field - "name: value\r\n" with LF or CRLF folding turned into
  * CRLF; NULL if value has a bare CR or a line that does not continue
@@ -133,6 +145,8 @@ make_field(const char *name, const char *value)
 		buf_append(&b, v, 1);
 	}
 	buf_append(&b, "\r\n", 2);
+	if (!lines_fit(buf_cstr(&b)))
+		goto bad;
 	return buf_steal(&b);
 bad:
 	buf_deinit(&b);
@@ -194,6 +208,25 @@ same_address(const char *a, const char *b)
 	    strcasecmp(at_a, at_b) == 0;
 }
 
+/*
+ * address_ok - an envelope address a filter may set: printable ASCII or
+ * UTF-8, no space, no angle brackets, no control bytes (a CR/LF here
+ * would inject commands into the next hop's SMTP session), at most
+ * RFC 5321 4.5.3.1.3's path length
+ */
+static bool
+address_ok(const char *a)
+{
+	const unsigned char *p = (const unsigned char *)a;
+
+	if (strlen(a) > 254)
+		return false;
+	for (; *p != '\0'; p++)
+		if (*p <= 0x20 || *p == 0x7f || *p == '<' || *p == '>')
+			return false;
+	return true;
+}
+
 /* strip_brackets - "<a@b>" -> "a@b" (milter sends either) */
 static char *
 strip_brackets(const char *v)
@@ -217,6 +250,12 @@ envelope_edit(struct edit_envelope *env, const struct filter_edit *e,
 		return -1;
 	}
 	addr = strip_brackets(e->value);
+	if (!address_ok(addr) ||
+	    (addr[0] == '\0' && e->kind != FILTER_EDIT_CHANGE_FROM)) {
+		free(addr);
+		*error_r = "bad address in a filter's envelope edit";
+		return -1;
+	}
 	switch (e->kind) {
 	case FILTER_EDIT_CHANGE_FROM:
 		free(env->sender);

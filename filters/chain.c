@@ -145,16 +145,35 @@ chain_tx_end(struct chain_tx *tx)
 	tx->state = NULL;
 }
 
-/* reply_ok - "DDD D.D.D text" with the class the verdict requires */
+/* digits - skip 1 to 3 digits; NULL if there are none or more */
+static const char *
+digits(const char *p)
+{
+	int n;
+
+	for (n = 0; isdigit((unsigned char)p[n]); n++)
+		if (n == 3)
+			return NULL;
+	return n == 0 ? NULL : p + n;
+}
+
+/*
+ * reply_ok - "DDD C.S.D[ text]" (RFC 5321 4.2, RFC 3463 2) with the
+ * class the verdict requires, printable ASCII only
+ */
 static bool
 reply_ok(const char *r, char want_class)
 {
-	if (strlen(r) < 10 || r[0] != want_class ||
-	    !isdigit((unsigned char)r[1]) || !isdigit((unsigned char)r[2]) ||
-	    r[3] != ' ' || r[4] != want_class || r[5] != '.')
+	const char *p;
+
+	if (r[0] != want_class || !isdigit((unsigned char)r[1]) ||
+	    !isdigit((unsigned char)r[2]) || r[3] != ' ' ||
+	    r[4] != want_class || r[5] != '.' ||
+	    (p = digits(r + 6)) == NULL || *p != '.' ||
+	    (p = digits(p + 1)) == NULL || (*p != ' ' && *p != '\0'))
 		return false;
-	for (; *r != '\0'; r++)
-		if (*r == '\r' || *r == '\n')
+	for (p = r; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
 			return false;
 	return true;
 }
@@ -180,9 +199,12 @@ police(enum filter_verdict v, struct filter_call *call, const char *name)
 		return v;
 	}
 	if (!good) {
-		log_warnx("filter %s: malformed reply \"%.60s\" for %s; "
-		    "using 451 4.3.0", name, call->reply,
-		    filter_verdict_name(v));
+		char text[128];
+
+		log_warnx("filter %s: malformed reply \"%s\" for %s; "
+		    "using %s 4.3.0", name, log_escape(text, sizeof(text),
+		    call->reply), filter_verdict_name(v),
+		    v == FILTER_DISCONNECT ? "421" : "451");
 		snprintf(call->reply, sizeof(call->reply),
 		    v == FILTER_DISCONNECT ?
 		    "421 4.3.0 Error: internal filter error" :
