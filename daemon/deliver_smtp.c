@@ -61,6 +61,7 @@
 #define CACHE_IDLE_MAX		128	/* idle connections per loop */
 #define SESSION_REUSE_TIME	300	/* seconds a connection may serve */
 #define QUIT_TIMEOUT		5	/* seconds to wait for 221 */
+#define DOT_REPLY_TIMEOUT	600	/* RFC 5321 4.5.3.2.6 */
 
 enum smtp_state {
 	SMTP_STATE_CONNECT,
@@ -1039,6 +1040,14 @@ tx_begin(struct smtp_session *s)
 	size_t i, size = message_size(job);
 	char *why;
 
+	if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
+		/*
+		 * The server said something we did not ask for: counting
+		 * replies would pair RCPT replies with the wrong recipients.
+		 */
+		session_lost(s, "unexpected reply");
+		return;
+	}
 	s->nreplies = s->nrcpt_sent = s->naccepted = 0;
 	s->mail_ok = s->discard_dot = false;
 	s->pipelining = (s->ext.flags & SMTP_EXT_PIPELINING) != 0;
@@ -1066,6 +1075,17 @@ tx_begin(struct smtp_session *s)
 			tx_after(s, false);
 			return;
 		}
+	}
+	/* RFC 6152 3: no 8-bit content to a server without 8BITMIME */
+	if (job->body_type != NULL &&
+	    strcasecmp(job->body_type, "8BITMIME") == 0 &&
+	    !(s->ext.flags & SMTP_EXT_8BITMIME)) {
+		why = xasprintf("message has 8-bit content, but host %s does "
+		    "not support 8BITMIME", s->peer);
+		delivery_set_all(job, DELIVERY_BOUNCED, "5.6.3", why);
+		free(why);
+		tx_after(s, false);
+		return;
 	}
 	session_set_state(s, SMTP_STATE_TRANSACTION);
 	buf_init(&b, 0);
@@ -1127,8 +1147,13 @@ content_fill(struct smtp_session *s)
 		smtp_dot_end(&s->dot, out);
 		bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
 		session_set_state(s, SMTP_STATE_DOT);
-		/* RFC 5321 4.5.3.2.6: 10 minutes suggested for the reply. */
-		arm(s, s->data_timeout);
+		/*
+		 * RFC 5321 4.5.3.2.6: at least 10 minutes for the reply.
+		 * Giving up earlier makes a slow server get the message again
+		 * on every retry.
+		 */
+		arm(s, s->data_timeout > DOT_REPLY_TIMEOUT ? s->data_timeout :
+		    DOT_REPLY_TIMEOUT);
 	}
 }
 
@@ -1238,6 +1263,11 @@ dot_reply(struct smtp_session *s)
 
 	if (s->discard_dot) {
 		tx_after(s, code >= 300);
+		return;
+	}
+	if (s->state == SMTP_STATE_CONTENT && code < 400) {
+		/* a "success" before the end of the content is nonsense */
+		session_lost(s, "unexpected reply");
 		return;
 	}
 	smtp_reply_dsn(&s->reply, NULL, dsn);
@@ -1510,10 +1540,12 @@ deliver_smtp_start_base(struct delivery_job *job, struct event_base *base)
 	dl->ctx = ctx_get(base);
 	TAILQ_INSERT_TAIL(&dl->ctx->active, dl, aentry);
 	dl->tls = tls_level_of(job->config);
-	dl->key = xasprintf("%s:%s%s%s:%s", job->transport != NULL ?
+	/* the TLS level is part of the key: a reload to "encrypt" must
+	 * never reuse a plaintext connection */
+	dl->key = xasprintf("%s:%s%s%s:%s:tls=%d", job->transport != NULL ?
 	    job->transport : "smtp", job->nexthop_use_mx ? "" : "[",
 	    job->nexthop_host, job->nexthop_use_mx ? "" : "]",
-	    job->nexthop_port);
+	    job->nexthop_port, (int)dl->tls);
 	if (job->nrcpts == 0) {
 		delivery_finish(dl);
 		return;

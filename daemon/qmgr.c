@@ -63,6 +63,17 @@
 #include "xmalloc.h"
 
 
+/*
+ * retry_due - a deferred file's mtime is its next retry time; one further
+ * ahead than any backoff could put it (a clock that was wrong, a file
+ * touched by hand) is due now rather than never
+ */
+static bool
+retry_due(time_t retry_at, time_t now, int max_backoff)
+{
+	return retry_at <= now || retry_at > now + max_backoff;
+}
+
 #define ID_HASH_SIZE	4096
 #define DEST_HASH_SIZE	1024
 #define STOP_TIMEOUT	5	/* seconds qmgr_stop waits for deliveries */
@@ -348,7 +359,8 @@ load_done(void *arg)
 	 * not yet due: it was rescheduled since the scan saw it.
 	 */
 	if (q.stopping || (l->state == SPOOL_DEFERRED && !l->force &&
-	    l->sm->mtime > time(NULL))) {
+	    !retry_due(l->sm->mtime, time(NULL),
+	    q.config->maximal_backoff_time))) {
 		spool_msg_free(&l->sm);
 		goto drop;
 	}
@@ -996,6 +1008,7 @@ struct scan_task {
 	bool	 startup;	/* also clean incoming/ and read queue/ */
 	bool	 force;		/* flush: every deferred message is due */
 	time_t	 now;
+	int	 max_backoff;	/* maximal_backoff_time */
 	time_t	 start_time;
 	char	*queue_dir;	/* owned */
 	char	(*queue_ids)[QUEUE_ID_MAX];	/* owned */
@@ -1037,7 +1050,7 @@ scan_cb(const char *id, time_t mtime, void *arg)
 		snprintf(t->queue_ids[t->nqueue++], QUEUE_ID_MAX, "%s", id);
 		return;
 	default:
-		if (!t->force && mtime > t->now)
+		if (!t->force && !retry_due(mtime, t->now, t->max_backoff))
 			return;
 		if (t->ndeferred == t->adeferred) {
 			t->adeferred = t->adeferred ? t->adeferred * 2 : 64;
@@ -1062,14 +1075,18 @@ scan_work(void *arg)
 	struct scan_task *t = arg;
 	struct scan_ctx c = { t, SPOOL_INCOMING };
 
-	if (t->startup) {
+	if (t->startup)
 		spool_scan(t->queue_dir, SPOOL_INCOMING, scan_cb, &c);
-		c.state = SPOOL_QUEUE;
-		spool_scan(t->queue_dir, SPOOL_QUEUE, scan_cb, &c);
-		/* oldest first: queue IDs sort by time */
-		if (t->nqueue > 0)
-			qsort(t->queue_ids, t->nqueue, QUEUE_ID_MAX, cmp_id);
-	}
+	/*
+	 * queue/ too, every time: a message whose move to deferred/ failed
+	 * (ENOSPC, EIO) is still there and must not wait for a restart;
+	 * enqueue_load skips the ones we already have.
+	 */
+	c.state = SPOOL_QUEUE;
+	spool_scan(t->queue_dir, SPOOL_QUEUE, scan_cb, &c);
+	/* oldest first: queue IDs sort by time */
+	if (t->nqueue > 0)
+		qsort(t->queue_ids, t->nqueue, QUEUE_ID_MAX, cmp_id);
 	c.state = SPOOL_DEFERRED;
 	spool_scan(t->queue_dir, SPOOL_DEFERRED, scan_cb, &c);
 	if (t->ndeferred > 0)
@@ -1109,6 +1126,7 @@ start_scan(bool startup, bool force)
 	t->startup = startup;
 	t->force = force;
 	t->now = time(NULL);
+	t->max_backoff = q.config->maximal_backoff_time;
 	t->start_time = q.start_time;
 	t->queue_dir = xstrdup(q.queue_dir);
 	q.scan_running = true;

@@ -8,7 +8,8 @@
 #
 # Listens on 127.0.0.1:PORT, one forked child per connection. The script
 # is DIR/script.json, read again at every connection (a test may change
-# it between deliveries). Connections are numbered from 1 in accept
+# it between deliveries; a cached connection follows the change at its
+# next MAIL). Connections are numbered from 1 in accept
 # order. Everything is recorded under DIR:
 #   DIR/log          "N C: <command>" and "N S: <reply line>" lines, plus
 #                    "N connect", "N eof", "N close" and "READY" at start
@@ -18,7 +19,8 @@
 #                    received after the 354 (still dot-stuffed, the
 #                    ".\r\n" terminator included)
 #
-# Script (JSON object; every key optional):
+# Script (JSON object; every key optional), read at each connection and
+# again at each MAIL command:
 #   greeting  "220 ..."                       the banner
 #   ehlo      ["PIPELINING", "8BITMIME", ...] keywords after the first line
 #   after_ehlo  ACTION                        sent unsolicited after the
@@ -223,6 +225,8 @@ sub serve {
 		} elsif ($verb eq 'HELO') {
 			act('250 scripted.test');
 		} elsif ($verb eq 'MAIL') {
+			# a new transaction follows the current script
+			$s = load_script($n);
 			$mail = $cmd;
 			@rcpts = ();
 			act($s->{mail} // '250 2.1.0 Ok');

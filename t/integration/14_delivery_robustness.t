@@ -12,8 +12,8 @@
 # delivered at least once, and a recipient that is done is not delivered
 # again (except after a crash between the remote 250 and the mark).
 #
-# Tests marked TODO show review findings that are not fixed yet; they
-# pass silently ("TODO passed") once the bug is gone.
+# The review findings these tests once marked TODO are fixed; their
+# checks count as ordinary tests now.
 #
 # SPDX-License-Identifier: ISC
 
@@ -297,9 +297,7 @@ $ta->start_posternd(config => \%CONF_A);
 	    'xtra-b@remote.test' ], message('A5-extra'));
 	reply_is($r, 250, '2.0.0', 'A5: message accepted');
 	$ta->wait_for_log(qr/\b\Q$qid\E: to=<xtra-b\@remote\.test>, /, 10);
-	TODO: {
-		local $TODO = 'finding: replies shifted by an extra reply are '
-		    . 'applied to the wrong RCPT';
+	{	# once a review finding, now fixed
 		ok(!has_log($ta, qr/\b\Q$qid\E: to=<xtra-b\@remote\.test>, .*status=bounced/),
 		    'A5: the recipient the server accepted is not bounced');
 	}
@@ -319,9 +317,7 @@ $ta->start_posternd(config => \%CONF_A);
 	reply_is($r, 250, '2.0.0', 'A6: message accepted');
 	poll_until(sub { status($ta, $qid, 'late-a@remote.test', 'sent', 0) },
 	    9);
-	TODO: {
-		local $TODO = 'finding: the reply to "." is awaited only '
-		    . 'smtp_data_timeout, not the 10 minutes of RFC 5321 4.5.3.2.6';
+	{	# once a review finding, now fixed
 		ok(status($ta, $qid, 'late-a@remote.test', 'sent', 0),
 		    'A6: a final reply after 4 s is awaited (status=sent)');
 		ok(copies($sa, 'late-a@remote.test') <= 1,
@@ -386,9 +382,7 @@ $ta->start_posternd(config => \%CONF_A);
 	reply_is($r, 250, '2.0.0', 'A9: 8-bit message accepted');
 	$ta->wait_for_log(qr/\b\Q$qid\E: to=<eight\@remote\.test>, /, 10);
 	my @raw = grep { $_->{data} =~ /[\x80-\xff]/ } srv_msgs($sa);
-	TODO: {
-		local $TODO = 'finding: 8-bit content is sent raw to a server '
-		    . 'without 8BITMIME (RFC 6152 3)';
+	{	# once a review finding, now fixed
 		is(scalar @raw, 0,
 		    'A9: no raw 8-bit data reaches a server without 8BITMIME');
 	}
@@ -454,9 +448,7 @@ $tb->start_posternd(config => \%CONF_B);
 	($r, $qid) = submit($tb, $SENDER, [ 'b1-enc@remote.test' ],
 	    message('B1-encrypt'));
 	$tb->wait_for_log(qr/\b\Q$qid\E: to=<b1-enc\@/, 10);
-	TODO: {
-		local $TODO = 'finding: the connection cache key ignores the TLS '
-		    . 'policy; a cached plaintext session is reused under encrypt';
+	{	# once a review finding, now fixed
 		ok(!status($tb, $qid, 'b1-enc@remote.test', 'sent', 0),
 		    'B1: no plaintext delivery after the reload to encrypt');
 	}
@@ -588,9 +580,7 @@ my %made;
 
 $tc->start_posternd;
 {
-	TODO: {
-		local $TODO = 'finding: a deferred retry time far in the future '
-		    . 'is trusted; the message waits for years and never expires';
+	{	# once a review finding, now fixed
 		ok(status($tc, $future_qid, 'future@remote.test', 'sent', 6),
 		    'C2: a retry time beyond maximal_backoff_time is not waited for');
 	}
