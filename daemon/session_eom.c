@@ -374,10 +374,16 @@ build_envelope(struct session *s, struct spool_envelope *env)
 	env->sender = xstrdup(tx->sender);
 	env->envid = tx->envid != NULL ? xstrdup(tx->envid) : NULL;
 	env->ret = tx->ret != NULL ? xstrdup(tx->ret) : NULL;
-	if (tx->body_type != NULL)
-		env->body_type = xstrdup(tx->body_type);
-	else if (tx->data.eight_bit)
+	/*
+	 * What the content is, not what the client declared: clients say
+	 * BODY=8BITMIME for plain ASCII, and raw 8-bit arrives undeclared.
+	 * Delivery refuses only real 8-bit content to a 7-bit next hop.
+	 */
+	if (tx->data.eight_bit)
 		env->body_type = xstrdup("8BITMIME");
+	else if (tx->body_type != NULL &&
+	    strcmp(tx->body_type, "7BIT") == 0)
+		env->body_type = xstrdup("7BIT");
 	env->smtputf8 = tx->smtputf8;
 	env->client_addr = xstrdup(s->addr);
 	env->client_name = xstrdup(s->name);

@@ -804,6 +804,8 @@ test_scripted(void)
 	/* mixed RCPT replies, pipelined, DSN parameters */
 	port = start_script(&mixed, "mixed");
 	job_init(&t, "127.0.0.1", port, false, 3);
+	/* 7-bit content: the server offers no 8BITMIME */
+	t.job.body_type = NULL;
 	t.job.envid = "E1";
 	t.job.ret = "FULL";
 	t.rcpts[0].notify = DSN_NOTIFY_FAILURE;
@@ -860,6 +862,8 @@ test_scripted(void)
 	/* EHLO refused: HELO */
 	port = start_script(&helo, "helo");
 	job_init(&t, "127.0.0.1", port, false, 1);
+	/* 7-bit content: the server offers no 8BITMIME */
+	t.job.body_type = NULL;
 	job_run(&t);
 	is_str(status_str(t.rcpts[0].status), "sent", "HELO fallback: sent");
 	job_deinit(&t);
@@ -871,6 +875,16 @@ test_scripted(void)
 	free(logs);
 
 	/* malformed reply */
+	/* RFC 6152 3: 8-bit content to a server without 8BITMIME */
+	port = start_script(&helo, "helo8");
+	job_init(&t, "127.0.0.1", port, false, 1);
+	job_run(&t);
+	is_str(status_str(t.rcpts[0].status), "bounced",
+	    "8-bit to a server without 8BITMIME: bounced");
+	is_str(t.rcpts[0].dsn, "5.6.3", "8-bit without 8BITMIME: dsn 5.6.3");
+	job_deinit(&t);
+	run_until_done(300, true);
+
 	port = start_script(&bad, "bad");
 	job_init(&t, "127.0.0.1", port, false, 1);
 	job_run(&t);
@@ -909,6 +923,8 @@ test_scripted(void)
 	/* 5xx to DATA after accepted recipients */
 	port = start_script(&data554, "data554");
 	job_init(&t, "127.0.0.1", port, false, 1);
+	/* 7-bit content: the server offers no 8BITMIME */
+	t.job.body_type = NULL;
 	job_run(&t);
 	is_str(status_str(t.rcpts[0].status), "bounced", "DATA 554: bounced");
 	ok(t.rcpts[0].reply != NULL && strstr(t.rcpts[0].reply,
