@@ -318,10 +318,12 @@ sub start_posternd {
 	push @started, $self unless $self->{started}++;
 	delete $self->{exit_status};
 	my @args = @{ $opts{args} // [] };
+	my $mark = $self->log_mark;
 	my $pid = $self->_spawn('posternd', $self->{log}, $self->{log},
 	    $self->binary, @args, '-c', $self->{config});
 	my $deadline = time + ($opts{timeout} // 10);
 	my @wait = @{ $self->{listen} };
+	my $probes = 0;
 	while (@wait) {
 		if (!_alive($pid)) {
 			croak "posternd exited early (status $?):\n" .
@@ -332,9 +334,19 @@ sub start_posternd {
 			croak "posternd: listeners @wait not ready in time:\n" .
 			    $self->log_tail(30);
 		}
-		@wait = grep { !_can_connect($_) } @wait;
+		my @ready = grep { _can_connect($_) } @wait;
+		$probes += @ready;
+		my %r = map { $_ => 1 } @ready;
+		@wait = grep { !$r{$_} } @wait;
 		sleep 0.05 if @wait;
 	}
+	# The probes were sessions too: wait until the daemon has ended
+	# them, so that they do not count against a test's connection
+	# limits (a slow sanitizer build may take a while).
+	poll_until(sub {
+		(grep { /: disconnect from / } $self->log_lines($mark)) >=
+		    $probes
+	}, 5);
 	return $pid;
 }
 
