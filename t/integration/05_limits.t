@@ -62,11 +62,8 @@ sub transaction {
 	ok($ok, 'a slot freed by QUIT is usable again');
 	$_->close for @c;
 	# let the server see the closes before the next tests
-	poll_until(sub {
-		my @s = map { $t->client('smtp') } 1 .. 3;
-		my @g = map { $_->read_reply } @s;
-		return !(grep { !$_ || $_->{code} != 220 } @g);
-	}, 5, 0.2);
+	ok($t->wait_sessions_ended(10),
+	    'every session of the connection-limit test has ended');
 }
 
 # --- command line too long -------------------------------------------------

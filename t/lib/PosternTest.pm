@@ -352,6 +352,19 @@ sub start_posternd {
 
 sub posternd_pid { $_[0]{pids}{posternd} }
 
+# wait_sessions_ended(TIMEOUT) - wait until every session the daemon
+# logged as "connect from" has logged its "disconnect from": nothing of
+# an earlier test part still holds a connection slot. Returns true then.
+sub wait_sessions_ended {
+	my ($self, $timeout) = @_;
+	return poll_until(sub {
+		my @l = $self->log_lines;
+		my $in = grep { /: connect from / } @l;
+		my $out = grep { /: disconnect from / } @l;
+		return $in == $out;
+	}, $timeout // 5);
+}
+
 # instance(name => NAME, sink => 1, config => {...}) - a further, fresh
 # environment (own directory and spool, no password table) with posternd
 # running: an smtp listener only, %QUICK_DELIVERY, smtp_connect_timeout
