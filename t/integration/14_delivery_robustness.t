@@ -4,9 +4,11 @@
 # final DATA replies 4xx/5xx, a connection lost after ".", a late final
 # reply, extra and missing pipelined replies, a DSN that bounces, null
 # sender expiry, 8-bit and SMTPUTF8 to a server without the extension,
-# cached connections that died or outlived a reload, a crash between
-# batches of one message, deferred mail with a far-future retry time,
-# corrupt and hand-made queue files, a full spool disk, fd leaks.
+# cached connections that died, were closed with a 421 while idle or
+# outlived a reload, a reload during a delivery (new relayhost and
+# mydestination), a crash between batches of one message, deferred mail
+# with a far-future retry time, corrupt and hand-made queue files, a
+# failed move to deferred/, a full spool disk, fd leaks.
 #
 # The durability promise checked throughout: a message that got "250" is
 # delivered at least once, and a recipient that is done is not delivered
@@ -478,6 +480,110 @@ $tb->start_posternd(config => \%CONF_B);
 	    'B2: without being deferred');
 }
 
+# --- B3. the next hop says 421 and closes an idle cached connection ------
+{
+	set_script($sb, { after_dot =>
+	    'DELAY 1|421 4.4.2 scripted.test idle too long, closing|CLOSE' });
+	my ($r, $qid) = submit($tb, $SENDER, [ 'b3-first@remote.test' ],
+	    message('B3-first'));
+	reply_is($r, 250, '2.0.0', 'B3: first message accepted');
+	ok(status($tb, $qid, 'b3-first@remote.test', 'sent'),
+	    'B3: first message sent');
+	my ($m) = grep { grep { $_ eq 'b3-first@remote.test' } @{ $_->{rcpt} } }
+	    srv_msgs($sb);
+	my $conn = $m ? $m->{conn} : 'NOCONN';
+	# 421 and close, with no command from posternd in between
+	my $idle = poll_until(sub {
+		my $c = quotemeta $conn;
+		slurp("$sb->{dir}/log") =~
+		    /^$c S: 250 .*queued.*\n$c S: 421 .*\n$c close$/m
+	}, 5);
+	ok($idle, "B3: the next hop said 421 and closed connection $conn "
+	    . 'while it was idle in the cache')
+	    or diag(join "\n", grep { /^\Q$conn\E / } srv_log($sb));
+	set_script($sb, {});
+	sleep 0.5;
+	my $qid1 = $qid;
+	($r, $qid) = submit($tb, $SENDER, [ 'b3-next@remote.test' ],
+	    message('B3-next'));
+	reply_is($r, 250, '2.0.0', 'B3: next message accepted');
+	ok(status($tb, $qid, 'b3-next@remote.test', 'sent', 10),
+	    'B3: the next message is sent');
+	ok(!has_log($tb, qr/\b\Q$qid\E: to=.*status=(?:deferred|bounced)/),
+	    'B3: without being deferred or bounced');
+	ok(!has_log($tb, qr/\b\Q$qid1\E: to=.*status=(?:deferred|bounced)/),
+	    'B3: the 421 after the first message\'s 250 does not defer it');
+	($m) = grep { grep { $_ eq 'b3-next@remote.test' } @{ $_->{rcpt} } }
+	    srv_msgs($sb);
+	ok($m && $m->{conn} ne $conn, 'B3: over a fresh connection')
+	    or diag('connection ' . ($m ? $m->{conn} : 'none'));
+	is(copies($sb, 'b3-first@remote.test'), 1, 'B3: one copy of the first');
+	is(copies($sb, 'b3-next@remote.test'), 1, 'B3: one copy of the next');
+	ok($tb->is_running, 'B3: posternd still runs');
+}
+
+# --- B4. a reload while a delivery is in flight: the delivery completes,
+#         new messages follow the new relayhost and mydestination
+{
+	my $sb2 = start_scripted($tb, 'nexthop-b2', {});
+	set_script($sb, { dot_rules =>
+	    [ [ '^b4-slow@', 'DELAY 4|250 2.0.0 Ok slow' ] ] });
+	my ($r, $qid) = submit($tb, $SENDER, [ 'b4-slow@remote.test' ],
+	    message('B4-slow'));
+	reply_is($r, 250, '2.0.0', 'B4: slow message accepted');
+	# in flight: the next hop has the content and sits on its reply
+	my $busy = poll_until(sub {
+		my $rcpt = qr/^(\d+) C: RCPT TO:<b4-slow\@remote\.test>$/m;
+		slurp("$sb->{dir}/log") =~ /$rcpt.*^\1 data \d+ bytes$/ms
+	}, 10);
+	ok($busy, 'B4: the next hop holds the whole message')
+	    or diag(join "\n", srv_log($sb));
+	my $mark = $tb->log_mark;
+	$tb->write_config(%CONF_B, relayhost => "[127.0.0.1]:$sb2->{port}",
+	    mydestination => 'example.test, new.test');
+	kill 'HUP', $tb->posternd_pid;
+	ok($tb->wait_for_log(qr/reloaded configuration/, 5, $mark),
+	    'B4: reloaded with a new relayhost and mydestination');
+	ok(!status($tb, $qid, 'b4-slow@remote.test', '\w+', 0),
+	    'B4: the delivery was still in flight at the reload');
+	ok(status($tb, $qid, 'b4-slow@remote.test', 'sent', 10),
+	    'B4: the delivery in flight completes (status=sent)');
+	ok($tb->wait_for_log(qr/\b\Q$qid\E: removed$/, 5), 'B4: removed');
+	set_script($sb, {});
+
+	my $qid2;
+	($r, $qid2) = submit($tb, $SENDER, [ 'b4-new@remote.test' ],
+	    message('B4-new'));
+	reply_is($r, 250, '2.0.0', 'B4: message after the reload accepted');
+	ok(status($tb, $qid2, 'b4-new@remote.test', 'sent', 10),
+	    'B4: it is sent');
+	is(copies($sb2, 'b4-new@remote.test'), 1, 'B4: to the new relayhost');
+	is(copies($sb, 'b4-new@remote.test'), 0, 'B4: not to the old one');
+
+	my $qid3;
+	($r, $qid3) = submit($tb, $SENDER, [ 'b4-local@new.test' ],
+	    message('B4-local'));
+	reply_is($r, 250, '2.0.0',
+	    'B4: message to the new local domain accepted');
+	ok(status($tb, $qid3, 'b4-local@new.test', 'sent', 10),
+	    'B4: it is sent');
+	my @l = $tb->wait_message('b4-local', qr/B4-local/, 5, 'new.test');
+	is(scalar @l, 1,
+	    'B4: into the Maildir of the new mydestination domain');
+	is(copies($sb, 'b4-local@new.test') + copies($sb2, 'b4-local@new.test'),
+	    0, 'B4: not relayed');
+
+	sleep 1;
+	is(copies($sb, 'b4-slow@remote.test'), 1,
+	    'B4: the message in flight was delivered once');
+	is(copies($sb2, 'b4-slow@remote.test'), 0,
+	    'B4: and not again through the new relayhost');
+	is(scalar(grep { /C: RCPT TO:<b4-slow\@/ } srv_log($sb), srv_log($sb2)),
+	    1, 'B4: it was tried once');
+	is(scalar $tb->maildir_messages('b4-local', 'new.test'), 1,
+	    'B4: the local message arrived once');
+}
+
 # ==========================================================================
 # C: crashes, restarts and the spool
 # ==========================================================================
@@ -608,6 +714,48 @@ $tc->start_posternd;
 	is(copies($sc, 'done1@remote.test') + copies($sc, 'done2@remote.test'),
 	    0, 'C3: without delivering anything');
 	ok($tc->is_running, 'C3: posternd still runs');
+}
+
+# --- C4. the move to deferred/ fails; retried without a restart ---------
+{
+	my $dd = $tc->path('spool/deferred');
+	my $mode = (stat $dd)[2] & 07777;
+	my $pid = $tc->posternd_pid;
+	my $mark = $tc->log_mark;
+	set_script($sc, { rcpt => [ [ '^c4-', '451 4.2.0 try later' ] ] });
+	# the daemon (nobody when we are root) cannot rename into deferred/
+	chmod 0500, $dd or die "chmod $dd: $!";
+	my ($r, $qid) = submit($tc, $SENDER, [ 'c4-move@remote.test' ],
+	    message('C4-move'));
+	reply_is($r, 250, '2.0.0', 'C4: message accepted');
+	ok(status($tc, $qid, 'c4-move@remote.test', 'deferred', 10, $mark),
+	    'C4: deferred by the next hop');
+	my $dst = qr{\S+/deferred/\Q$qid\E};
+	my $warn = $tc->wait_for_log(
+	    qr/\b\Q$qid\E: rename \S+ to $dst: Permission denied$/, 5, $mark);
+	ok($warn, 'C4: the failed move to deferred/ is logged with its error')
+	    or diag($tc->log_tail(10));
+	ok(-e $tc->path("spool/queue/$qid") && !-e "$dd/$qid",
+	    'C4: the file stays in queue/');
+	sleep 1.5;	# a queue run or two while deferred/ is still closed
+	chmod $mode, $dd or die "chmod $dd: $!";
+	set_script($sc, {});
+	my $sent = status($tc, $qid, 'c4-move@remote.test', 'sent', 10, $mark);
+	ok($sent, 'C4: delivered without a restart (status=sent)')
+	    or diag($tc->log_tail(10));
+	my @l = $tc->log_lines($mark);
+	my ($iw) = grep { $l[$_] =~ /\b\Q$qid\E: rename / } 0 .. $#l;
+	my ($is) = grep { $l[$_] =~ /\b\Q$qid\E: to=.*status=sent/ } 0 .. $#l;
+	ok(defined $iw && defined $is && $iw < $is,
+	    'C4: the failed move is logged before status=sent');
+	ok($tc->wait_for_log(qr/\b\Q$qid\E: removed$/, 5, $mark),
+	    'C4: removed');
+	ok($tc->is_running && $tc->posternd_pid == $pid,
+	    'C4: the same posternd, still running');
+	is(copies($sc, 'c4-move@remote.test'), 1,
+	    'C4: exactly one copy at the next hop');
+	ok(!-e $tc->path("spool/queue/$qid") && !-e "$dd/$qid",
+	    'C4: nothing left in queue/ or deferred/');
 }
 
 # ==========================================================================
