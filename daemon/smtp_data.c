@@ -15,6 +15,7 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -113,15 +114,16 @@ header_line(struct smtp_data *d, const char *p, size_t n)
 	buf_append(&d->headers, "\r\n", 2);
 }
 
-/* end_of_line - a complete line (without CRLF) is in d->line */
+/*
+ * finish_line - a complete line (without CRLF): p/n is what is kept of
+ * it; overflow says bytes beyond the line limit were dropped (and
+ * counted in d->size already)
+ */
 static void
-end_of_line(struct smtp_data *d)
+finish_line(struct smtp_data *d, const char *p, size_t n, bool overflow)
 {
-	const char *p = buf_cstr(&d->line);
-	size_t n = d->line.len;
-
 	if (d->mode == SMTP_DATA_DOT && n > 0 && p[0] == '.') {
-		if (n == 1 && !d->line_overflow) {
+		if (n == 1 && !overflow) {
 			d->done = true;
 			return;
 		}
@@ -131,25 +133,49 @@ end_of_line(struct smtp_data *d)
 	d->size += n + 2;
 	if (d->limits.max_size != 0 && d->size > d->limits.max_size)
 		set_error(d, SMTP_DATA_TOO_BIG);
-	if (d->line_overflow)
+	if (overflow)
 		set_error(d, SMTP_DATA_LINE_TOO_LONG);
 	if (d->in_header)
 		header_line(d, p, n);
 	else
 		body_line(d, p, n);
+}
+
+/* end_of_line - the line assembled in d->line is complete */
+static void
+end_of_line(struct smtp_data *d)
+{
+	finish_line(d, buf_cstr(&d->line), d->line.len, d->line_overflow);
 	buf_reset(&d->line);
 	d->line_overflow = false;
+}
+
+/* has_8bit - a byte >= 0x80 in p/n, eight bytes at a time */
+static bool
+has_8bit(const char *p, size_t n)
+{
+	uint64_t w;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		if (w & UINT64_C(0x8080808080808080))
+			return true;
+	}
+	for (; i < n; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			return true;
+	return false;
 }
 
 /* add_text - bytes of the current line, none of them CR or LF */
 static void
 add_text(struct smtp_data *d, const char *p, size_t n)
 {
-	size_t i, room;
+	size_t room;
 
-	for (i = 0; i < n && !d->eight_bit; i++)
-		if ((unsigned char)p[i] >= 0x80)
-			d->eight_bit = true;
+	if (!d->eight_bit && has_8bit(p, n))
+		d->eight_bit = true;
 	if (d->line_overflow) {
 		d->size += n;		/* dropped, but still counted */
 		return;
@@ -166,16 +192,34 @@ add_text(struct smtp_data *d, const char *p, size_t n)
 	buf_append(&d->line, p, n);
 }
 
+/*
+ * whole_line - fast path: a line that lies complete in the input, CRLF
+ * included, and nothing of it was assembled before: no copy into d->line
+ */
+static void
+whole_line(struct smtp_data *d, const char *p, size_t n)
+{
+	size_t max = d->limits.max_line;
+
+	if (!d->eight_bit && has_8bit(p, n))
+		d->eight_bit = true;
+	if (max != 0 && n > max) {
+		d->size += n - max;
+		finish_line(d, p, max, true);
+	} else
+		finish_line(d, p, n, false);
+}
+
 size_t
 smtp_data_feed(struct smtp_data *d, const char *p, size_t n)
 {
-	size_t i = 0, j;
+	const char *cr, *lf;
+	size_t i = 0, end;
 
 	while (i < n && !d->done && d->error != SMTP_DATA_BARE_EOL) {
 		if (d->cr_pending) {
 			d->cr_pending = false;
 			if (p[i] != '\n') {
-				set_error(d, SMTP_DATA_BARE_EOL);
 				d->error = SMTP_DATA_BARE_EOL;
 				break;
 			}
@@ -183,17 +227,25 @@ smtp_data_feed(struct smtp_data *d, const char *p, size_t n)
 			end_of_line(d);
 			continue;
 		}
-		/* the run of ordinary bytes up to the next CR or LF */
-		for (j = i; j < n && p[j] != '\r' && p[j] != '\n'; j++)
-			;
-		add_text(d, p + i, j - i);
-		i = j;
-		if (i == n)
-			break;
-		if (p[i] == '\n') {
+		/* the run of ordinary bytes up to the next CR; no LF in it */
+		cr = memchr(p + i, '\r', n - i);
+		end = cr != NULL ? (size_t)(cr - p) : n;
+		if ((lf = memchr(p + i, '\n', end - i)) != NULL) {
+			add_text(d, p + i, (size_t)(lf - p) - i);
+			i = (size_t)(lf - p);
 			d->error = SMTP_DATA_BARE_EOL;
 			break;
 		}
+		if (cr != NULL && end + 1 < n && p[end + 1] == '\n' &&
+		    d->line.len == 0 && !d->line_overflow) {
+			whole_line(d, p + i, end - i);
+			i = end + 2;
+			continue;
+		}
+		add_text(d, p + i, end - i);
+		i = end;
+		if (i == n)
+			break;
 		d->cr_pending = true;
 		i++;
 	}
