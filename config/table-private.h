@@ -82,6 +82,22 @@ typedef int (*table_line_fn)(void *ctx, const char *path, int lineno,
 int	table_read_lines(const char *path, table_line_fn fn, void *ctx,
 	    char **error_r);
 
+/* the start of a cidr or pcre rule line (Postfix: if/endif blocks, "!") */
+enum table_rule_start {
+	TABLE_RULE_MATCH,	/* an ordinary rule */
+	TABLE_RULE_IF,		/* "if PATTERN": a block follows */
+	TABLE_RULE_ENDIF,	/* "endif": nothing else on the line */
+};
+
+/*
+ * table_rule_start - recognize "endif", "if " and "!" at the start of
+ * line; *rest_r points past them (at the pattern), *negate_r tells "!".
+ * -1 and *error_r ("path:line: ...") for text after "endif".
+ */
+int	table_rule_start(const char *path, int lineno, const char *line,
+	    enum table_rule_start *kind_r, bool *negate_r, const char **rest_r,
+	    char **error_r);
+
 /* table_fold_key - lowercase copy of key (caller frees) */
 char	*table_fold_key(const char *key);
 

@@ -197,3 +197,38 @@ out:
 	fclose(fp);
 	return rc;
 }
+
+int
+table_rule_start(const char *path, int lineno, const char *line,
+    enum table_rule_start *kind_r, bool *negate_r, const char **rest_r,
+    char **error_r)
+{
+	const char *p = line;
+
+	*kind_r = TABLE_RULE_MATCH;
+	*negate_r = false;
+	if (strncmp(p, "endif", 5) == 0 && (p[5] == '\0' ||
+	    isspace((unsigned char)p[5]))) {
+		for (p += 5; isspace((unsigned char)*p); p++)
+			;
+		if (*p != '\0') {
+			*error_r = xasprintf("%s:%d: text after \"endif\"",
+			    path, lineno);
+			return -1;
+		}
+		*kind_r = TABLE_RULE_ENDIF;
+		*rest_r = p;
+		return 0;
+	}
+	if (strncmp(p, "if", 2) == 0 && isspace((unsigned char)p[2])) {
+		*kind_r = TABLE_RULE_IF;
+		for (p += 2; isspace((unsigned char)*p); p++)
+			;
+	}
+	if (*p == '!') {
+		*negate_r = true;
+		p++;
+	}
+	*rest_r = p;
+	return 0;
+}

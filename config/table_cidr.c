@@ -222,20 +222,16 @@ cidr_parse_rule(void *ctx, const char *path, int lineno, const char *line,
 	struct cidr_table *ct = ctx;
 	struct cidr_rule *r;
 	enum cidr_rule_kind kind = CIDR_RULE_MATCH;
+	enum table_rule_start start;
 	const char *p = line, *pend, *res, *rend;
 	char *pattern, *err = NULL;
 	bool negate = false;
 	struct cidr net;
 
-	if (strncmp(p, "endif", 5) == 0 && (p[5] == '\0' ||
-	    isspace((unsigned char)p[5]))) {
-		for (p += 5; isspace((unsigned char)*p); p++)
-			;
-		if (*p != '\0') {
-			*error_r = xasprintf("%s:%d: text after \"endif\"",
-			    path, lineno);
-			return -1;
-		}
+	if (table_rule_start(path, lineno, line, &start, &negate, &p,
+	    error_r) == -1)
+		return -1;
+	if (start == TABLE_RULE_ENDIF) {
 		if (ct->nopen == 0) {
 			*error_r = xasprintf("%s:%d: \"endif\" without \"if\"",
 			    path, lineno);
@@ -245,15 +241,8 @@ cidr_parse_rule(void *ctx, const char *path, int lineno, const char *line,
 		ct->rules[ct->open_ifs[--ct->nopen]].skip = ct->nrules;
 		return 0;
 	}
-	if (strncmp(p, "if", 2) == 0 && isspace((unsigned char)p[2])) {
+	if (start == TABLE_RULE_IF)
 		kind = CIDR_RULE_IF;
-		for (p += 2; isspace((unsigned char)*p); p++)
-			;
-	}
-	if (*p == '!') {
-		negate = true;
-		p++;
-	}
 	for (pend = p; *pend != '\0' && !isspace((unsigned char)*pend); pend++)
 		;
 	for (res = pend; isspace((unsigned char)*res); res++)

@@ -263,21 +263,17 @@ pcre_parse_rule(void *ctx, const char *path, int lineno, const char *line,
 	struct pcre_table *pt = ctx;
 	struct pcre_rule *r;
 	enum pcre_rule_kind kind = PCRE_RULE_MATCH;
+	enum table_rule_start start;
 	const char *p = line, *pat, *pend, *flags, *res, *rend;
 	uint32_t opts = PCRE2_CASELESS | PCRE2_DOTALL, ncap = 0;
 	char delim, *err = NULL;
 	bool negate = false, has_subst = false;
 	pcre2_code *re;
 
-	if (strncmp(p, "endif", 5) == 0 && (p[5] == '\0' ||
-	    isspace((unsigned char)p[5]))) {
-		for (p += 5; isspace((unsigned char)*p); p++)
-			;
-		if (*p != '\0') {
-			*error_r = xasprintf("%s:%d: text after \"endif\"",
-			    path, lineno);
-			return -1;
-		}
+	if (table_rule_start(path, lineno, line, &start, &negate, &p,
+	    error_r) == -1)
+		return -1;
+	if (start == TABLE_RULE_ENDIF) {
 		if (pt->nopen == 0) {
 			*error_r = xasprintf("%s:%d: \"endif\" without \"if\"",
 			    path, lineno);
@@ -287,15 +283,8 @@ pcre_parse_rule(void *ctx, const char *path, int lineno, const char *line,
 		pt->rules[pt->open_ifs[--pt->nopen]].skip = pt->nrules;
 		return 0;
 	}
-	if (strncmp(p, "if", 2) == 0 && isspace((unsigned char)p[2])) {
+	if (start == TABLE_RULE_IF)
 		kind = PCRE_RULE_IF;
-		for (p += 2; isspace((unsigned char)*p); p++)
-			;
-	}
-	if (*p == '!') {
-		negate = true;
-		p++;
-	}
 	delim = *p;
 	if (delim == '\0' || isalnum((unsigned char)delim) ||
 	    isspace((unsigned char)delim) || delim == '\\') {
