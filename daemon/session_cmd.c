@@ -597,26 +597,29 @@ cmd_auth(struct session *s, struct smtp_command *cmd)
 
 /* ---- checks: sequence and listener rules ---- */
 
+/* refuse - a check fails: reply, count the error, return false */
+static bool
+refuse(struct session *s, const char *reply)
+{
+	session_reply_text(s, reply);
+	session_error(s);
+	return false;
+}
+
 static bool
 need_helo(struct session *s, struct smtp_command *cmd)
 {
-	if (s->helo == NULL) {
-		session_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
-		session_error(s);
-		return false;
-	}
+	if (s->helo == NULL)
+		return refuse(s, "503 5.5.1 Error: send HELO/EHLO first");
 	return true;
 }
 
 static bool
 need_tls_first(struct session *s)
 {
-	if (s->kind == LISTENER_SUBMISSION && !s->tls) {
-		session_reply(s, "530 5.7.0 Must issue a STARTTLS command "
+	if (s->kind == LISTENER_SUBMISSION && !s->tls)
+		return refuse(s, "530 5.7.0 Must issue a STARTTLS command "
 		    "first");
-		session_error(s);
-		return false;
-	}
 	return true;
 }
 
@@ -625,33 +628,21 @@ check_mail(struct session *s, struct smtp_command *cmd)
 {
 	if (!need_tls_first(s) || !need_helo(s, cmd))
 		return false;
-	if (s->tx != NULL) {
-		session_reply(s, "503 5.5.1 Error: nested MAIL command");
-		session_error(s);
-		return false;
-	}
+	if (s->tx != NULL)
+		return refuse(s, "503 5.5.1 Error: nested MAIL command");
 	if (s->kind == LISTENER_SUBMISSION && s->sasl_username == NULL &&
-	    !s->is_mynetworks) {
-		session_reply(s, "530 5.7.0 Authentication required");
-		session_error(s);
-		return false;
-	}
+	    !s->is_mynetworks)
+		return refuse(s, "530 5.7.0 Authentication required");
 	return true;
 }
 
 static bool
 check_rcpt(struct session *s, struct smtp_command *cmd)
 {
-	if (s->tx == NULL) {
-		session_reply(s, "503 5.5.1 Error: need MAIL command");
-		session_error(s);
-		return false;
-	}
-	if (s->tx->data_started) {
-		session_reply(s, "503 5.5.1 Error: BDAT in progress");
-		session_error(s);
-		return false;
-	}
+	if (s->tx == NULL)
+		return refuse(s, "503 5.5.1 Error: need MAIL command");
+	if (s->tx->data_started)
+		return refuse(s, "503 5.5.1 Error: BDAT in progress");
 	return true;
 }
 
@@ -673,62 +664,39 @@ check_data(struct session *s, struct smtp_command *cmd)
 		session_bdat_discard(s, (size_t)cmd->bdat_size, why);
 		return false;
 	}
-	session_reply_text(s, why);
-	session_error(s);
-	return false;
+	return refuse(s, why);
 }
 
 static bool
 check_starttls(struct session *s, struct smtp_command *cmd)
 {
-	if (s->tls) {
-		session_reply(s, "554 5.5.1 Error: TLS already active");
-		session_error(s);
-		return false;
-	}
-	if (s->rt->tls_server == NULL) {
-		session_reply(s, "502 5.5.1 Error: command not implemented");
-		session_error(s);
-		return false;
-	}
-	if (s->tx != NULL) {
-		session_reply(s, "503 5.5.1 Error: MAIL transaction in "
+	if (s->tls)
+		return refuse(s, "554 5.5.1 Error: TLS already active");
+	if (s->rt->tls_server == NULL)
+		return refuse(s, "502 5.5.1 Error: command not implemented");
+	if (s->tx != NULL)
+		return refuse(s, "503 5.5.1 Error: MAIL transaction in "
 		    "progress");
-		session_error(s);
-		return false;
-	}
 	return true;
 }
 
 static bool
 check_auth(struct session *s, struct smtp_command *cmd)
 {
-	if (s->cfg->smtpd_sasl_password_maps == NULL) {
-		session_reply(s, "503 5.5.1 Error: authentication not "
+	if (s->cfg->smtpd_sasl_password_maps == NULL)
+		return refuse(s, "503 5.5.1 Error: authentication not "
 		    "enabled");
-		session_error(s);
-		return false;
-	}
 	if (!s->tls && (s->kind == LISTENER_SUBMISSION ||
-	    s->cfg->smtpd_tls_auth_only)) {
-		session_reply(s, "530 5.7.0 Must issue a STARTTLS command "
+	    s->cfg->smtpd_tls_auth_only))
+		return refuse(s, "530 5.7.0 Must issue a STARTTLS command "
 		    "first");
-		session_error(s);
-		return false;
-	}
 	if (!need_helo(s, cmd))
 		return false;
-	if (s->sasl_username != NULL) {
-		session_reply(s, "503 5.5.1 Error: already authenticated");
-		session_error(s);
-		return false;
-	}
-	if (s->tx != NULL) {
-		session_reply(s, "503 5.5.1 Error: MAIL transaction in "
+	if (s->sasl_username != NULL)
+		return refuse(s, "503 5.5.1 Error: already authenticated");
+	if (s->tx != NULL)
+		return refuse(s, "503 5.5.1 Error: MAIL transaction in "
 		    "progress");
-		session_error(s);
-		return false;
-	}
 	return true;
 }
 
