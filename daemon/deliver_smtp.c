@@ -1,6 +1,6 @@
 /*
- * deliver_smtp.c - the SMTP client transport: routing (MX or fixed next
- * hop), the client session state machine, content streaming and the
+ * deliver_smtp.c - the SMTP client transport: a job's start and finish,
+ * the client session state machine, content streaming and the
  * per-destination connection cache.
  *
  * Owns, per event loop (one struct smtp_ctx per event_base): the
@@ -9,12 +9,14 @@
  * belongs either to the one delivery it works for, or to the cache, or to
  * itself while it says RSET/QUIT before being cached or closed.
  *
- * Leaves to other modules: reply parsing and command building
+ * Leaves to other modules: routing, that is the MX and address lookups,
+ * the order in which hosts and addresses are tried and the bookkeeping of
+ * failed attempts (deliver_route.c), reply parsing and command building
  * (smtp_client.c, pure), DNS (dns.c), the TLS context (tls_client.c),
  * status log lines and the spool (the queue manager).
  *
  * RFCs: 5321 (3.3 transactions, 4.1.1 commands, 4.2 replies, 4.5.2 dot-
- * stuffing, 4.5.3.2 timeouts, 5.1 MX), 2920 (pipelining), 1870 (SIZE),
+ * stuffing, 4.5.3.2 timeouts), 2920 (pipelining), 1870 (SIZE),
  * 3207 (STARTTLS), 6152, 6531, 3461 (DSN parameters), 3463, 7505.
  *
  * SPDX-License-Identifier: ISC
@@ -47,6 +49,7 @@
 
 #include "config/config.h"
 #include "deliver_smtp.h"
+#include "deliver_smtp-private.h"
 #include "delivery.h"
 #include "dns.h"
 #include "log.h"
@@ -62,22 +65,6 @@
 #define SESSION_REUSE_TIME	300	/* seconds a connection may serve */
 #define QUIT_TIMEOUT		5	/* seconds to wait for 221 */
 #define DOT_REPLY_TIMEOUT	600	/* RFC 5321 4.5.3.2.6 */
-
-enum smtp_state {
-	SMTP_STATE_CONNECT,
-	SMTP_STATE_GREETING,
-	SMTP_STATE_EHLO,
-	SMTP_STATE_HELO,
-	SMTP_STATE_STARTTLS,
-	SMTP_STATE_TLS_HANDSHAKE,
-	SMTP_STATE_TRANSACTION,	/* replies to MAIL, RCPTs and DATA */
-	SMTP_STATE_CONTENT,
-	SMTP_STATE_DOT,
-	SMTP_STATE_RSET,
-	SMTP_STATE_IDLE,	/* in the cache */
-	SMTP_STATE_QUIT,
-	SMTP_STATE_CLOSED,
-};
 
 static const char *const smtp_state_names[] = {
 	[SMTP_STATE_CONNECT] = "CONNECT",
@@ -95,88 +82,9 @@ static const char *const smtp_state_names[] = {
 	[SMTP_STATE_CLOSED] = "CLOSED",
 };
 
-enum tls_level {
-	TLS_LEVEL_NONE,
-	TLS_LEVEL_MAY,
-	TLS_LEVEL_ENCRYPT,
-};
-
-struct smtp_session;
-
-/* per event loop */
-struct smtp_ctx {
-	struct event_base *base;	/* borrowed: the loop's */
-	struct dns *dns;		/* owned; NULL until first needed */
-	char	*resolver;		/* owned; what dns was made with */
-	TAILQ_HEAD(, smtp_session) idle;	/* owned: the cache */
-	TAILQ_HEAD(, smtp_delivery) active;	/* borrowed: jobs at work */
-	size_t	 nidle;
-	char	*chunk;			/* owned; CONTENT_CHUNK bytes */
-	struct smtp_ctx *next;		/* registry */
-};
-
-/* one job */
-struct smtp_delivery {
-	TAILQ_ENTRY(smtp_delivery) aentry;	/* ctx->active, until finish */
-	bool	 finished;
-	struct delivery_job *job;	/* borrowed until job->done */
-	struct smtp_ctx *ctx;		/* borrowed */
-	struct smtp_session *sess;	/* borrowed; the one at work */
-	struct dns_lookup *lookup;	/* owned by dns; cancel on free */
-	char	*key;			/* owned; cache key */
-	char	**hosts;		/* owned */
-	size_t	 nhosts, ihost;
-	struct sockaddr_storage *addrs;	/* owned; of hosts[ihost] */
-	size_t	 naddrs, iaddr;
-	enum tls_level tls;
-	bool	 no_tls;		/* plaintext retry after TLS failed */
-	bool	 plain_retried;
-	bool	 reused;		/* the session came from the cache */
-	/* the most telling failure so far */
-	bool	 any_soft;
-	char	*soft_reason, soft_dsn[16];
-	char	*hard_reason, hard_dsn[16];
-};
-
-struct smtp_session {
-	struct smtp_ctx *ctx;		/* borrowed */
-	struct smtp_delivery *dl;	/* borrowed; NULL when not at work */
-	enum smtp_state state;
-	struct bufferevent *bev;	/* owned (TLS filter owns TCP) */
-	struct event *timer;		/* owned */
-	struct event *reaper;		/* owned; frees the closed session */
-	char	*key;			/* owned; destination for the cache */
-	char	*host;			/* owned; the name we looked up */
-	char	*peer;			/* owned; "host[addr]" */
-	char	*label;			/* owned; "host[addr]:port" */
-	struct sockaddr_storage ss;
-	struct smtp_ext ext;
-	bool	 tls;
-	struct smtp_reply reply;
-	time_t	 created;
-	int	 cache_time;		/* seconds to stay cached */
-	int	 cmd_timeout, data_timeout, helo_timeout;
-	TAILQ_ENTRY(smtp_session) entry;	/* in ctx->idle */
-	/* the transaction (RFC 5321 3.3) */
-	size_t	 nreplies;		/* MAIL, RCPTs, DATA replies */
-	size_t	 nrcpt_sent;
-	size_t	 naccepted;
-	bool	 mail_ok;
-	bool	 pipelining;
-	bool	 discard_dot;		/* DATA got 354 with no recipient */
-	/* content */
-	int	 phase;			/* 0 hdr, 1 sep, 2 body, 3 end */
-	off_t	 cpos;
-	size_t	 cleft;
-	struct smtp_dot dot;
-};
-
 static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct smtp_ctx *ctx_list;	/* owned; one per base, never freed */
 
-static void route_next_host(struct smtp_delivery *);
-static void route_next_addr(struct smtp_delivery *);
-static void session_connect(struct smtp_delivery *);
 static void session_close(struct smtp_session *);
 static void session_quit(struct smtp_session *);
 static void session_read(struct bufferevent *, void *);
@@ -208,31 +116,6 @@ ctx_get(struct event_base *base)
 	}
 	pthread_mutex_unlock(&ctx_lock);
 	return ctx;
-}
-
-/*
- * ctx_dns - the loop's resolver for this configuration. A reload that
- * changes dns_resolver takes effect once no lookup is in flight.
- */
-static struct dns *
-ctx_dns(struct smtp_ctx *ctx, const struct config *cf, const char **error_r)
-{
-	const char *want = cf->dns_resolver != NULL ? cf->dns_resolver : "";
-
-	if (ctx->dns != NULL && strcmp(ctx->resolver, want) != 0 &&
-	    dns_pending(ctx->dns) == 0) {
-		dns_free(&ctx->dns);
-		free(ctx->resolver);
-		ctx->resolver = NULL;
-	}
-	if (ctx->dns == NULL) {
-		ctx->dns = dns_new(ctx->base, *want != '\0' ? want : NULL,
-		    error_r);
-		if (ctx->dns == NULL)
-			return NULL;
-		ctx->resolver = xstrdup(want);
-	}
-	return ctx->dns;
 }
 
 /* ---- small helpers ---- */
@@ -366,198 +249,18 @@ status_of(int code)
 	return code < 500 ? DELIVERY_DEFERRED : DELIVERY_BOUNCED;
 }
 
-/* ---- delivery: routing and failures ---- */
+/* ---- delivery: failing and finishing ---- */
 
 /*
- * note_failure - remember why an attempt failed. The job fails hard
- * only when every failure was hard: one soft failure means a later
- * retry may succeed (RFC 5321 4.2.1, 5.1).
+ * deliver_smtp_fail_all - every pending recipient gets status, then
+ * finish
  */
-static void
-note_failure(struct smtp_delivery *dl, bool hard, const char *dsn,
-    const char *reason)
-{
-	log_debug("smtp", "%s: attempt failed (%s): %s",
-	    dl->job->queue_id != NULL ? dl->job->queue_id : "-",
-	    hard ? "hard" : "soft", reason);
-	if (hard) {
-		free(dl->hard_reason);
-		dl->hard_reason = xstrdup(reason);
-		snprintf(dl->hard_dsn, sizeof(dl->hard_dsn), "%s", dsn);
-	} else {
-		dl->any_soft = true;
-		free(dl->soft_reason);
-		dl->soft_reason = xstrdup(reason);
-		snprintf(dl->soft_dsn, sizeof(dl->soft_dsn), "%s", dsn);
-	}
-}
-
-/* fail_all - every pending recipient gets status, then finish */
-static void
-fail_all(struct smtp_delivery *dl, enum delivery_status st, const char *dsn,
-    const char *reason)
+void
+deliver_smtp_fail_all(struct smtp_delivery *dl, enum delivery_status st,
+    const char *dsn, const char *reason)
 {
 	delivery_set_all(dl->job, st, dsn, reason);
 	delivery_finish(dl);
-}
-
-/* route_exhausted - no host or address left to try */
-static void
-route_exhausted(struct smtp_delivery *dl)
-{
-	if (dl->any_soft || dl->hard_reason == NULL)
-		fail_all(dl, DELIVERY_DEFERRED,
-		    dl->soft_reason != NULL ? dl->soft_dsn : "4.4.1",
-		    dl->soft_reason != NULL ? dl->soft_reason :
-		    "no route to the next hop");
-	else
-		fail_all(dl, DELIVERY_BOUNCED, dl->hard_dsn, dl->hard_reason);
-}
-
-static void
-on_addr(const struct dns_addr_result *r, void *arg)
-{
-	struct smtp_delivery *dl = arg;
-	const char *host = dl->hosts[dl->ihost];
-	char *why;
-
-	dl->lookup = NULL;
-	if (r->status != DNS_OK) {
-		why = xasprintf("Host or domain name not found. Name service "
-		    "error for name=%s type=A: %s", host,
-		    r->error != NULL ? r->error : dns_status_str(r->status));
-		/*
-		 * A missing MX host is hard; a fixed next hop that does not
-		 * resolve is the operator's error: keep the mail.
-		 */
-		if (dl->job->nexthop_is_relayhost)
-			note_failure(dl, false, "4.3.5", why);
-		else if (r->status == DNS_TEMPFAIL || !dl->job->nexthop_use_mx)
-			note_failure(dl, false, "4.4.3", why);
-		else
-			note_failure(dl, true, "5.4.4", why);
-		free(why);
-		dl->ihost++;
-		route_next_host(dl);
-		return;
-	}
-	free(dl->addrs);
-	dl->addrs = xreallocarray(NULL, r->naddrs, sizeof(*dl->addrs));
-	memcpy(dl->addrs, r->addrs, r->naddrs * sizeof(*dl->addrs));
-	dl->naddrs = r->naddrs;
-	dl->iaddr = 0;
-	route_next_addr(dl);
-}
-
-static void
-route_next_host(struct smtp_delivery *dl)
-{
-	if (dl->ihost >= dl->nhosts) {
-		route_exhausted(dl);
-		return;
-	}
-	dl->lookup = dns_lookup_addr(dl->ctx->dns, dl->hosts[dl->ihost],
-	    on_addr, dl);
-}
-
-/* next_attempt - the next address; TLS is tried again there */
-static void
-next_attempt(struct smtp_delivery *dl)
-{
-	dl->iaddr++;
-	dl->no_tls = dl->plain_retried = false;
-	route_next_addr(dl);
-}
-
-static void
-route_next_addr(struct smtp_delivery *dl)
-{
-	if (dl->iaddr >= dl->naddrs) {
-		dl->ihost++;
-		route_next_host(dl);
-		return;
-	}
-	session_connect(dl);
-}
-
-static void
-on_mx(const struct dns_mx_result *r, void *arg)
-{
-	struct smtp_delivery *dl = arg;
-	const char *domain = dl->job->nexthop_host;
-	char *why;
-	size_t i;
-
-	dl->lookup = NULL;
-	if (r->status != DNS_OK && r->status != DNS_TEMPFAIL &&
-	    dl->job->nexthop_is_relayhost) {
-		/* Postfix likewise: never bounce for a broken relayhost */
-		why = xasprintf("relayhost configuration problem: Host or "
-		    "domain name not found. Name service error for name=%s "
-		    "type=MX: %s", domain, r->status == DNS_NULLMX ?
-		    "null MX" : "Host not found");
-		fail_all(dl, DELIVERY_DEFERRED, "4.3.5", why);
-		free(why);
-		return;
-	}
-	switch (r->status) {
-	case DNS_OK:
-		break;
-	case DNS_NULLMX:
-		why = xasprintf("Domain %s does not accept mail (nullMX)",
-		    domain);
-		fail_all(dl, DELIVERY_BOUNCED, "5.1.10", why);
-		free(why);
-		return;
-	case DNS_NXDOMAIN:
-	case DNS_NODATA:
-		why = xasprintf("Host or domain name not found. Name service "
-		    "error for name=%s type=MX: Host not found", domain);
-		fail_all(dl, DELIVERY_BOUNCED, "5.4.4", why);
-		free(why);
-		return;
-	case DNS_TEMPFAIL:
-		why = xasprintf("Host or domain name not found. Name service "
-		    "error for name=%s type=MX: %s, try again", domain,
-		    r->error != NULL ? r->error : "temporary failure");
-		fail_all(dl, DELIVERY_DEFERRED, "4.4.3", why);
-		free(why);
-		return;
-	}
-	/* XXX(#2): an MX pointing back at myhostname is not detected. */
-	dl->hosts = xreallocarray(NULL, r->nmx, sizeof(*dl->hosts));
-	for (i = 0; i < r->nmx; i++)
-		dl->hosts[i] = xstrdup(r->mx[i].host);
-	dl->nhosts = r->nmx;
-	dl->ihost = 0;
-	route_next_host(dl);
-}
-
-/* route_begin - find where to connect, then connect */
-static void
-route_begin(struct smtp_delivery *dl)
-{
-	struct delivery_job *job = dl->job;
-	const char *err = NULL;
-	char *why;
-
-	if (ctx_dns(dl->ctx, job->config, &err) == NULL) {
-		log_warnx("smtp: cannot start the DNS resolver: %s", err);
-		why = xasprintf("DNS resolver unavailable: %s", err);
-		fail_all(dl, DELIVERY_DEFERRED, "4.3.5", why);
-		free(why);
-		return;
-	}
-	if (job->nexthop_use_mx) {
-		dl->lookup = dns_lookup_mx(dl->ctx->dns, job->nexthop_host,
-		    on_mx, dl);
-		return;
-	}
-	dl->hosts = xmalloc(sizeof(*dl->hosts));
-	dl->hosts[0] = xstrdup(job->nexthop_host);
-	dl->nhosts = 1;
-	dl->ihost = 0;
-	route_next_host(dl);
 }
 
 /* done_cb - hand the job back, from the event loop */
@@ -720,7 +423,7 @@ attempt_failed(struct smtp_session *s, bool hard, const char *dsn,
 {
 	struct smtp_delivery *dl = s->dl;
 
-	note_failure(dl, hard, dsn, reason);
+	route_note_failure(dl, hard, dsn, reason);
 	if (s->state != SMTP_STATE_CONNECT && s->bev != NULL &&
 	    s->state != SMTP_STATE_TLS_HANDSHAKE) {
 		/* Be polite where the server still listens. */
@@ -729,7 +432,7 @@ attempt_failed(struct smtp_session *s, bool hard, const char *dsn,
 		session_quit(s);
 	} else
 		session_close(s);
-	next_attempt(dl);
+	route_next_attempt(dl);
 }
 
 /*
@@ -751,27 +454,27 @@ session_lost(struct smtp_session *s, const char *why)
 	switch (s->state) {
 	case SMTP_STATE_CONNECT:
 		session_close(s);
-		note_failure(dl, false, "4.4.1", why);
-		next_attempt(dl);
+		route_note_failure(dl, false, "4.4.1", why);
+		route_next_attempt(dl);
 		return;
 	case SMTP_STATE_GREETING:
 	case SMTP_STATE_EHLO:
 	case SMTP_STATE_HELO:
 	case SMTP_STATE_STARTTLS:
 		session_close(s);
-		note_failure(dl, false, "4.4.2", why);
-		next_attempt(dl);
+		route_note_failure(dl, false, "4.4.2", why);
+		route_next_attempt(dl);
 		return;
 	case SMTP_STATE_TLS_HANDSHAKE:
 		session_close(s);
-		note_failure(dl, false, "4.7.5", why);
+		route_note_failure(dl, false, "4.7.5", why);
 		if (dl->tls == TLS_LEVEL_MAY && !dl->plain_retried) {
 			/* Opportunistic TLS: same server, in plaintext. */
 			dl->no_tls = dl->plain_retried = true;
 			route_next_addr(dl);
 			return;
 		}
-		next_attempt(dl);
+		route_next_attempt(dl);
 		return;
 	case SMTP_STATE_TRANSACTION:
 		if (dl->reused && s->nreplies == 0) {
@@ -787,7 +490,7 @@ session_lost(struct smtp_session *s, const char *why)
 		break;
 	}
 	session_close(s);
-	fail_all(dl, DELIVERY_DEFERRED, "4.4.2", why);
+	deliver_smtp_fail_all(dl, DELIVERY_DEFERRED, "4.4.2", why);
 }
 
 static void
@@ -868,8 +571,8 @@ cache_take(struct smtp_ctx *ctx, const char *key)
 	return s;
 }
 
-static void
-session_connect(struct smtp_delivery *dl)
+void
+smtp_session_connect(struct smtp_delivery *dl)
 {
 	struct smtp_session *s;
 	const struct config *cf = dl->job->config;
@@ -1135,7 +838,8 @@ content_fill(struct smtp_session *s)
 			/* The server has a partial message: drop it. */
 			dl = s->dl;
 			session_close(s);
-			fail_all(dl, DELIVERY_DEFERRED, "4.3.0", why);
+			deliver_smtp_fail_all(dl, DELIVERY_DEFERRED, "4.3.0",
+			    why);
 			free(why);
 			return;
 		}
@@ -1226,7 +930,7 @@ tx_reply(struct smtp_session *s)
 	if (code == 421) {
 		/* RFC 5321 3.8: the server is closing. */
 		session_close(s);
-		fail_all(dl, DELIVERY_DEFERRED, "4.4.2",
+		deliver_smtp_fail_all(dl, DELIVERY_DEFERRED, "4.4.2",
 		    "server closed the connection (421)");
 		return;
 	}
@@ -1601,8 +1305,8 @@ deliver_smtp_abort_all(struct loop *loop)
 			dns_cancel(&dl->lookup);
 		if (dl->sess != NULL)
 			session_close(dl->sess);	/* detaches dl */
-		fail_all(dl, DELIVERY_DEFERRED, "4.3.2", "delivery "
-		    "interrupted: the mail system is shutting down");
+		deliver_smtp_fail_all(dl, DELIVERY_DEFERRED, "4.3.2",
+		    "delivery interrupted: the mail system is shutting down");
 	}
 }
 
