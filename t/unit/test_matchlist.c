@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "fixtures.h"
 #include "tap.h"
 #include "config/matchlist.h"
 #include "xmalloc.h"
@@ -33,45 +34,6 @@ struct error_case {
 	const char *list;
 	const char *want;	/* @DIR@ is the fixture directory */
 };
-
-/* data_dir - absolute path of the fixtures ("/file" elements must be) */
-static const char *
-data_dir(void)
-{
-	static char dir[4096];
-	const char *srcdir = getenv("srcdir");
-	char rel[4096], *abs;
-
-	if (dir[0] != '\0')
-		return dir;
-	snprintf(rel, sizeof(rel), "%s/t/unit/data/config",
-	    srcdir != NULL ? srcdir : ".");
-	if ((abs = realpath(rel, NULL)) == NULL) {
-		printf("# cannot find the fixtures in %s\n", rel);
-		snprintf(dir, sizeof(dir), "%s", rel);
-	} else {
-		snprintf(dir, sizeof(dir), "%s", abs);
-		free(abs);
-	}
-	return dir;
-}
-
-/* with_dir - tmpl with every "@DIR@" replaced by the data directory */
-static char *
-with_dir(const char *tmpl)
-{
-	const char *at = strstr(tmpl, "@DIR@");
-	char *head, *rest, *out;
-
-	if (at == NULL)
-		return xstrdup(tmpl);
-	head = xstrndup(tmpl, (size_t)(at - tmpl));
-	rest = with_dir(at + 5);
-	out = xasprintf("%s%s%s", head, data_dir(), rest);
-	free(head);
-	free(rest);
-	return out;
-}
 
 static void
 make_sa(const char *ip, struct sockaddr_storage *ss)

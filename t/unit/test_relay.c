@@ -7,7 +7,6 @@
  */
 #include "config.h"
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,28 +153,6 @@ static const struct rcase cases[] = {
 };
 
 static struct config cfgs[CFG_COUNT];
-
-/*
- * filter_set_reply normally comes from filters/filter.c; a standalone
- * build of this test defines RELAY_TEST_STANDALONE and gets this copy.
- */
-#ifdef RELAY_TEST_STANDALONE
-void
-filter_set_reply(struct filter_call *call, const char *code,
-    const char *enhanced, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	n = snprintf(call->reply, sizeof(call->reply), "%s %s ", code,
-	    enhanced);
-	if (n < 0 || (size_t)n >= sizeof(call->reply))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(call->reply + n, sizeof(call->reply) - (size_t)n, fmt, ap);
-	va_end(ap);
-}
-#endif
 
 static void
 setup(void)

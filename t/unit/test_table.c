@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "tap.h"
 #include "config/table.h"
 #include "xmalloc.h"
@@ -34,40 +35,6 @@ struct error_case {
 	const char *spec;	/* @DIR@ is the data directory */
 	const char *want;	/* expected error text, @DIR@ likewise */
 };
-
-/* data_dir - absolute path of the fixtures ("/file" elements must be) */
-static const char *
-data_dir(void)
-{
-	static char dir[4096];
-	const char *srcdir = getenv("srcdir");
-	char rel[4096], *abs;
-
-	if (dir[0] != '\0')
-		return dir;
-	snprintf(rel, sizeof(rel), "%s/t/unit/data/config",
-	    srcdir != NULL ? srcdir : ".");
-	if ((abs = realpath(rel, NULL)) == NULL) {
-		printf("# cannot find the fixtures in %s\n", rel);
-		snprintf(dir, sizeof(dir), "%s", rel);
-	} else {
-		snprintf(dir, sizeof(dir), "%s", abs);
-		free(abs);
-	}
-	return dir;
-}
-
-/* with_dir - tmpl with "@DIR@" replaced by the data directory */
-static char *
-with_dir(const char *tmpl)
-{
-	const char *at = strstr(tmpl, "@DIR@");
-
-	if (at == NULL)
-		return xstrdup(tmpl);
-	return xasprintf("%.*s%s%s", (int)(at - tmpl), tmpl, data_dir(),
-	    at + 5);
-}
 
 static struct table *
 open_fixture(const char *type, const char *file)
