@@ -80,6 +80,40 @@ struct config {
 
 	/* filters, in chain order */
 	char	**smtpd_filters;	/* owned, NULL-terminated */
+	char	*authserv_id;		/* Authentication-Results id */
+
+	/* regex content rules (filters/regex.c) */
+	struct table *header_checks;		/* owned */
+	struct table *mime_header_checks;	/* owned */
+	struct table *nested_header_checks;	/* owned */
+	struct table *body_checks;		/* owned */
+	struct table *attachment_checks;	/* owned */
+	size_t	 body_checks_size_limit;	/* per MIME part */
+
+	/* sender identity (policies/sender.c) */
+	struct table *smtpd_sender_login_maps;	/* owned */
+	char	*header_from_login_mismatch;	/* reject hold warn ignore */
+
+	/* SPF (filters/spf.c) */
+	char	*spf_fail_action;		/* reject tempfail hold accept */
+	char	*spf_softfail_action;
+	char	*spf_permerror_action;
+	char	*spf_temperror_action;
+	char	**spf_egress_addresses;		/* owned, NULL-terminated */
+	char	*spf_egress_action;		/* warn hold reject */
+	char	*spf_helper_path;		/* NULL: beside posternd */
+	int	 spf_helper_limit;
+	int	 spf_timeout;
+
+	/* DKIM (filters/dkim.c) */
+	char	*dkim_signing_table;		/* "texthash:/path" */
+	char	*dkim_key_table;
+	char	*dkim_canonicalization;		/* "relaxed/relaxed" */
+	char	**dkim_signed_headers;		/* NULL: the default list */
+	char	**dkim_oversigned_headers;
+	char	*dkim_sign_failure_action;	/* accept tempfail */
+	bool	 dkim_verify;
+	int	 dkim_dns_timeout;
 
 	/* limits (bytes, counts) */
 	size_t	 message_size_limit;

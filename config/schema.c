@@ -35,6 +35,12 @@ static int schema_check_tls_protocol(const char *, char **);
 static int schema_check_tls_level(const char *, char **);
 static int schema_check_dns_resolver(const char *, char **);
 static int schema_check_local_transport(const char *, char **);
+static int schema_check_result_action(const char *, char **);
+static int schema_check_egress_action(const char *, char **);
+static int schema_check_mismatch_action(const char *, char **);
+static int schema_check_sign_failure(const char *, char **);
+static int schema_check_canon(const char *, char **);
+static int schema_check_texthash(const char *, char **);
 
 #define F(field)	offsetof(struct config, field), \
 			sizeof(((struct config *)NULL)->field)
@@ -54,16 +60,48 @@ static int schema_check_local_transport(const char *, char **);
  * check, field.
  */
 const struct schema_param schema_params[] = {
+	{ "attachment_checks", SCHEMA_TABLE, "",
+	    0, 0, 0, 0, NULL, F(attachment_checks) },
+	{ "authserv_id", SCHEMA_STRING, "$myhostname",
+	    0, 0, 0, SCHEMA_F_NONEMPTY, schema_check_hostname,
+	    F(authserv_id) },
+	{ "body_checks", SCHEMA_TABLE, "",
+	    0, 0, 0, 0, NULL, F(body_checks) },
+	{ "body_checks_size_limit", SCHEMA_SIZE, "51200",
+	    0, 1LL << 30, 0, 0, NULL, F(body_checks_size_limit) },
 	{ "bounce_queue_lifetime", SCHEMA_TIME, "5d",
 	    0, 100 * 365 * DAY, 'd', 0, NULL, F(bounce_queue_lifetime) },
 	{ "debug_subsystems", SCHEMA_STRING, "",
 	    0, 0, 0, 0, NULL, F(debug_subsystems) },
 	{ "default_destination_concurrency_limit", SCHEMA_COUNT, "20",
 	    1, 10000, 0, 0, NULL, F(default_destination_concurrency_limit) },
+	{ "dkim_canonicalization", SCHEMA_STRING, "relaxed/relaxed",
+	    0, 0, 0, SCHEMA_F_NONEMPTY, schema_check_canon,
+	    F(dkim_canonicalization) },
+	{ "dkim_dns_timeout", SCHEMA_TIME, "10s",
+	    1, 300, 's', 0, NULL, F(dkim_dns_timeout) },
+	{ "dkim_key_table", SCHEMA_STRING, "",
+	    0, 0, 0, 0, schema_check_texthash, F(dkim_key_table) },
+	{ "dkim_oversigned_headers", SCHEMA_LIST, "From",
+	    0, 0, 0, 0, NULL, F(dkim_oversigned_headers) },
+	{ "dkim_sign_failure_action", SCHEMA_STRING, "accept",
+	    0, 0, 0, SCHEMA_F_NONEMPTY, schema_check_sign_failure,
+	    F(dkim_sign_failure_action) },
+	{ "dkim_signed_headers", SCHEMA_LIST, "",
+	    0, 0, 0, 0, NULL, F(dkim_signed_headers) },
+	{ "dkim_signing_table", SCHEMA_STRING, "",
+	    0, 0, 0, 0, schema_check_texthash, F(dkim_signing_table) },
+	{ "dkim_verify", SCHEMA_BOOL, "yes",
+	    0, 0, 0, 0, NULL, F(dkim_verify) },
 	{ "dns_resolver", SCHEMA_STRING, "",
 	    0, 0, 0, 0, schema_check_dns_resolver, F(dns_resolver) },
+	{ "header_checks", SCHEMA_TABLE, "",
+	    0, 0, 0, 0, NULL, F(header_checks) },
 	{ "header_count_limit", SCHEMA_COUNT, "1000",
 	    1, 1000000, 0, 0, NULL, F(header_count_limit) },
+	{ "header_from_login_mismatch", SCHEMA_STRING, "reject",
+	    0, 0, 0, SCHEMA_F_NONEMPTY, schema_check_mismatch_action,
+	    F(header_from_login_mismatch) },
 	{ "header_size_limit", SCHEMA_SIZE, "102400",
 	    1000, 1LL << 30, 0, 0, NULL, F(header_size_limit) },
 	{ "line_length_limit", SCHEMA_SIZE, "10240",
@@ -83,6 +121,8 @@ const struct schema_param schema_params[] = {
 	    0, 100 * 365 * DAY, 'd', 0, NULL, F(maximal_queue_lifetime) },
 	{ "message_size_limit", SCHEMA_SIZE, "10240000",
 	    1000, (long long)INT32_MAX, 0, 0, NULL, F(message_size_limit) },
+	{ "mime_header_checks", SCHEMA_TABLE, "$header_checks",
+	    0, 0, 0, 0, NULL, F(mime_header_checks) },
 	{ "minimal_backoff_time", SCHEMA_TIME, "300s",
 	    1, 100 * 365 * DAY, 's', 0, NULL, F(minimal_backoff_time) },
 	{ "mydestination", SCHEMA_DOMAIN_LIST,
@@ -98,6 +138,8 @@ const struct schema_param schema_params[] = {
 	    0, 0, 0, 0, NULL, F(mynetworks) },
 	{ "myorigin", SCHEMA_STRING, "$myhostname",
 	    0, 0, 0, SCHEMA_F_NONEMPTY, schema_check_hostname, F(myorigin) },
+	{ "nested_header_checks", SCHEMA_TABLE, "$header_checks",
+	    0, 0, 0, 0, NULL, F(nested_header_checks) },
 	{ "qmgr_message_active_limit", SCHEMA_COUNT, "20000",
 	    1, 10000000, 0, 0, NULL, F(qmgr_message_active_limit) },
 	{ "queue_directory", SCHEMA_STRING, "/var/spool/postern",
@@ -142,6 +184,8 @@ const struct schema_param schema_params[] = {
 	    1, 10000000, 0, 0, NULL, F(smtpd_recipient_limit) },
 	{ "smtpd_sasl_password_maps", SCHEMA_TABLE, "",
 	    0, 0, 0, 0, NULL, F(smtpd_sasl_password_maps) },
+	{ "smtpd_sender_login_maps", SCHEMA_TABLE, "",
+	    0, 0, 0, 0, NULL, F(smtpd_sender_login_maps) },
 	{ "smtpd_soft_error_limit", SCHEMA_COUNT, "10",
 	    1, 100000, 0, 0, NULL, F(smtpd_soft_error_limit) },
 	{ "smtpd_starttls_timeout", SCHEMA_TIME, "300s",
@@ -159,6 +203,29 @@ const struct schema_param schema_params[] = {
 	{ "smtpd_tls_protocols_min", SCHEMA_STRING, "TLSv1.2",
 	    0, 0, 0, SCHEMA_F_NONEMPTY, schema_check_tls_protocol,
 	    F(smtpd_tls_protocols_min) },
+	{ "spf_egress_action", SCHEMA_STRING, "warn",
+	    0, 0, 0, SCHEMA_F_NONEMPTY, schema_check_egress_action,
+	    F(spf_egress_action) },
+	{ "spf_egress_addresses", SCHEMA_LIST, "",
+	    0, 0, 0, 0, NULL, F(spf_egress_addresses) },
+	{ "spf_fail_action", SCHEMA_STRING, "reject",
+	    0, 0, 0, SCHEMA_F_NONEMPTY, schema_check_result_action,
+	    F(spf_fail_action) },
+	{ "spf_helper_limit", SCHEMA_COUNT, "8",
+	    1, 1000, 0, 0, NULL, F(spf_helper_limit) },
+	{ "spf_helper_path", SCHEMA_STRING, "",
+	    0, 0, 0, SCHEMA_F_ABSPATH, NULL, F(spf_helper_path) },
+	{ "spf_permerror_action", SCHEMA_STRING, "accept",
+	    0, 0, 0, SCHEMA_F_NONEMPTY, schema_check_result_action,
+	    F(spf_permerror_action) },
+	{ "spf_softfail_action", SCHEMA_STRING, "accept",
+	    0, 0, 0, SCHEMA_F_NONEMPTY, schema_check_result_action,
+	    F(spf_softfail_action) },
+	{ "spf_temperror_action", SCHEMA_STRING, "tempfail",
+	    0, 0, 0, SCHEMA_F_NONEMPTY, schema_check_result_action,
+	    F(spf_temperror_action) },
+	{ "spf_timeout", SCHEMA_TIME, "20s",
+	    1, 300, 's', 0, NULL, F(spf_timeout) },
 	{ "worker_threads", SCHEMA_COUNT, "0",
 	    0, 1024, 0, 0, NULL, F(worker_threads) },
 };
@@ -228,6 +295,77 @@ schema_check_tls_level(const char *v, char **error_r)
 	    strcmp(v, "encrypt") == 0)
 		return 0;
 	*error_r = xasprintf("\"%s\": expected none, may or encrypt", v);
+	return -1;
+}
+
+/* check_word - v is one of words (NULL-terminated) */
+static int
+check_word(const char *v, const char *const *words, const char *expect,
+    char **error_r)
+{
+	for (; *words != NULL; words++)
+		if (strcmp(v, *words) == 0)
+			return 0;
+	*error_r = xasprintf("\"%s\": expected %s", v, expect);
+	return -1;
+}
+
+static int
+schema_check_result_action(const char *v, char **error_r)
+{
+	static const char *const w[] = {
+		"reject", "tempfail", "hold", "accept", NULL };
+
+	return check_word(v, w, "reject, tempfail, hold or accept", error_r);
+}
+
+static int
+schema_check_egress_action(const char *v, char **error_r)
+{
+	static const char *const w[] = { "warn", "hold", "reject", NULL };
+
+	return check_word(v, w, "warn, hold or reject", error_r);
+}
+
+static int
+schema_check_mismatch_action(const char *v, char **error_r)
+{
+	static const char *const w[] = {
+		"reject", "hold", "warn", "ignore", NULL };
+
+	return check_word(v, w, "reject, hold, warn or ignore", error_r);
+}
+
+static int
+schema_check_sign_failure(const char *v, char **error_r)
+{
+	static const char *const w[] = { "accept", "tempfail", NULL };
+
+	return check_word(v, w, "accept or tempfail", error_r);
+}
+
+/* schema_check_canon - "header/body" or one for both (DKIM c=) */
+static int
+schema_check_canon(const char *v, char **error_r)
+{
+	static const char *const w[] = {
+		"relaxed", "simple", "relaxed/relaxed", "relaxed/simple",
+		"simple/relaxed", "simple/simple", NULL };
+
+	return check_word(v, w, "relaxed/relaxed, relaxed/simple, "
+	    "simple/relaxed or simple/simple", error_r);
+}
+
+/*
+ * schema_check_texthash - DKIM's signing and key tables keep every line
+ * in file order (dual signing), which only a flat file gives
+ */
+static int
+schema_check_texthash(const char *v, char **error_r)
+{
+	if (strncmp(v, "texthash:/", 10) == 0)
+		return 0;
+	*error_r = xasprintf("\"%s\": expected texthash:/absolute/path", v);
 	return -1;
 }
 

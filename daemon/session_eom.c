@@ -48,69 +48,115 @@ struct content_job {
 	const char	*who;
 };
 
+/*
+ * decided - merge one chain run's verdict into the job's: a HOLD is kept
+ * while the stages go on (the message is still checked and signed);
+ * anything else but CONTINUE decides. True when the stages must stop.
+ */
+static bool
+decided(struct content_job *j, enum filter_verdict v, const char *who)
+{
+	if (v == FILTER_CONTINUE || (v == FILTER_HOLD &&
+	    j->verdict == FILTER_HOLD))
+		return false;
+	j->verdict = v;
+	j->who = who;
+	return v != FILTER_HOLD;
+}
+
 /* run_headers - HEADER once per field, then EOH */
-static enum filter_verdict
+static bool
 run_headers(struct content_job *j, struct filter_call *call)
 {
 	const struct chain *c = j->ctx->chain;
 	struct header_list hl;
 	struct buf value;
-	enum filter_verdict v = FILTER_CONTINUE;
+	const char *who;
+	bool stop = false;
 	size_t i;
 
 	if (chain_has_stage(c, FILTER_STAGE_HEADER) &&
 	    header_list_parse(&hl, j->headers->data, j->headers->len) == 0) {
 		buf_init(&value, 0);
 		call->stage = FILTER_STAGE_HEADER;
-		for (i = 0; i < hl.n && v == FILTER_CONTINUE; i++) {
+		for (i = 0; i < hl.n && !stop; i++) {
 			call->arg = hl.fields[i].name;
 			call->value = header_field_value(&hl.fields[i], &value);
-			v = chain_run(j->ctx, call, &j->who);
+			stop = decided(j, chain_run(j->ctx, call, &who), who);
 		}
 		call->arg = call->value = NULL;
 		buf_deinit(&value);
 		header_list_deinit(&hl);
-		if (v != FILTER_CONTINUE)
-			return v;
+		if (stop)
+			return true;
 	}
 	call->stage = FILTER_STAGE_EOH;
-	return chain_run(j->ctx, call, &j->who);
+	return decided(j, chain_run(j->ctx, call, &who), who);
 }
 
 /* run_body - BODY in chunks read back from the spool file */
-static enum filter_verdict
+static bool
 run_body(struct content_job *j, struct filter_call *call)
 {
-	enum filter_verdict v = FILTER_CONTINUE;
-	const char *error;
+	const char *error, *who;
 	size_t off = 0, got;
+	bool stop = false;
 	char *chunk;
 
 	if (!chain_has_stage(j->ctx->chain, FILTER_STAGE_BODY))
-		return FILTER_CONTINUE;
+		return false;
 	chunk = xmalloc(BODY_CHUNK);
 	call->stage = FILTER_STAGE_BODY;
-	while (v == FILTER_CONTINUE) {
+	while (!stop) {
 		if (spool_read_body(j->spool, off, chunk, BODY_CHUNK, &got,
 		    &error) == -1) {
 			log_warnx("%s: %s", spool_file_queue_id(j->spool), error);
 			snprintf(call->reply, sizeof(call->reply),
 			    "451 4.3.0 Error: queue file read error");
-			j->who = NULL;
-			v = FILTER_TEMPFAIL;
+			stop = decided(j, FILTER_TEMPFAIL, NULL);
 			break;
 		}
 		if (got == 0)
 			break;
 		call->chunk = chunk;
 		call->chunk_len = got;
-		v = chain_run(j->ctx, call, &j->who);
+		stop = decided(j, chain_run(j->ctx, call, &who), who);
 		off += got;
 	}
 	call->chunk = NULL;
 	call->chunk_len = 0;
 	free(chunk);
-	return v;
+	return stop;
+}
+
+/*
+ * run_eom - EOM with a view of the message that follows the edits of
+ * each filter, for the filters after it (dkim signs what is sent)
+ */
+static void
+run_eom(struct content_job *j, struct filter_call *call,
+    struct filter_edits *edits)
+{
+	struct filter_message view;
+	struct header_list hl;
+	const char *who;
+
+	if (!chain_has_stage(j->ctx->chain, FILTER_STAGE_EOM))
+		return;
+	if (header_list_parse(&hl, j->headers->data, j->headers->len) == -1) {
+		hl.fields = NULL;
+		hl.n = 0;
+	}
+	view.headers = &hl;
+	view.body = NULL;
+	call->stage = FILTER_STAGE_EOM;
+	call->edits = edits;
+	(void)decided(j, chain_run_eom(j->ctx, call, &view, &who), who);
+	header_list_deinit(&hl);
+	if (view.body != NULL) {
+		buf_deinit(view.body);
+		free(view.body);
+	}
 }
 
 static void
@@ -121,14 +167,10 @@ content_work(void *arg)
 	struct filter_edits *edits = call.edits;
 
 	call.edits = NULL;	/* only the EOM stage may edit */
-	j->verdict = run_headers(j, &call);
-	if (j->verdict == FILTER_CONTINUE)
-		j->verdict = run_body(j, &call);
-	if (j->verdict == FILTER_CONTINUE) {
-		call.stage = FILTER_STAGE_EOM;
-		call.edits = edits;
-		j->verdict = chain_run(j->ctx, &call, &j->who);
-	}
+	j->verdict = FILTER_CONTINUE;
+	j->who = NULL;
+	if (!run_headers(j, &call) && !run_body(j, &call))
+		run_eom(j, &call, edits);
 	memcpy(j->call.reply, call.reply, sizeof(call.reply));
 }
 

@@ -18,6 +18,7 @@
 #include "chain.h"
 #include "config/config.h"
 #include "log.h"
+#include "message_edit.h"
 #include "xmalloc.h"
 
 struct chain_link {
@@ -215,33 +216,121 @@ police(enum filter_verdict v, struct filter_call *call, const char *name)
 	return v;
 }
 
-enum filter_verdict
-chain_run(struct chain_tx *tx, struct filter_call *call, const char **filter_r)
+/*
+ * run_link - one filter's callback at call->stage, policed. Returns its
+ * verdict; a HOLD is recorded in *hold_r and reported as CONTINUE.
+ */
+static enum filter_verdict
+run_link(struct chain_tx *tx, size_t i, struct filter_call *call,
+    const char **hold_r, char *hold_reply)
+{
+	const struct chain_link *l = &tx->chain->links[i];
+	enum filter_verdict v;
+
+	call->instance = l->instance;
+	call->tx_state = tx->state == NULL ? NULL : tx->state[i];
+	call->reply[0] = '\0';
+	v = police(l->ops->cb[call->stage](call), call, l->ops->name);
+	if (v == FILTER_HOLD) {
+		if (*hold_r == NULL) {
+			*hold_r = l->ops->name;
+			memcpy(hold_reply, call->reply, sizeof(call->reply));
+		}
+		return FILTER_CONTINUE;
+	}
+	return v;
+}
+
+/*
+ * view_apply - the edits a filter just made, applied to the message view
+ * so that the filters after it see them
+ */
+static void
+view_apply(struct filter_message *view, const struct filter_call *call,
+    struct filter_edit *first)
+{
+	struct filter_edits sub;
+	struct edit_envelope env;
+	struct buf *body = NULL;
+	const char *error;
+	size_t i;
+
+	sub.head = first;
+	sub.tail = call->edits->tail;
+	env.sender = xstrdup(call->tx != NULL ? call->tx->sender : "");
+	env.nrcpts = call->tx != NULL ? call->tx->nrcpts : 0;
+	env.rcpts = xcalloc(env.nrcpts + 1, sizeof(*env.rcpts));
+	for (i = 0; i < env.nrcpts; i++)
+		env.rcpts[i] = xstrdup(call->tx->rcpts[i].address);
+	if (message_edit_apply(&sub, view->headers, &env, &body,
+	    &error) == 0 && body != NULL) {
+		if (view->body != NULL) {
+			buf_deinit(view->body);
+			free(view->body);
+		}
+		view->body = body;
+		body = NULL;
+	}
+	if (body != NULL) {
+		buf_deinit(body);
+		free(body);
+	}
+	free(env.sender);
+	for (i = 0; i < env.nrcpts; i++)
+		free(env.rcpts[i]);
+	free(env.rcpts);
+}
+
+static enum filter_verdict
+run_stage(struct chain_tx *tx, struct filter_call *call,
+    struct filter_message *view, const char **filter_r)
 {
 	const struct chain *c = tx->chain;
-	const struct chain_link *l;
+	struct filter_edit **before;
 	enum filter_verdict v;
+	const char *hold = NULL;
+	char hold_reply[sizeof(call->reply)];
 	size_t i;
 
 	*filter_r = NULL;
 	if (tx->accepted && call->stage != FILTER_STAGE_ABORT &&
 	    call->stage != FILTER_STAGE_CLOSE)
 		return FILTER_CONTINUE;
+	call->message = view;
 	for (i = 0; i < c->nlinks; i++) {
-		l = &c->links[i];
-		if (l->ops->cb[call->stage] == NULL)
+		if (c->links[i].ops->cb[call->stage] == NULL)
 			continue;
-		call->instance = l->instance;
-		call->tx_state = tx->state == NULL ? NULL : tx->state[i];
-		call->reply[0] = '\0';
-		v = police(l->ops->cb[call->stage](call), call,
-		    l->ops->name);
+		/* *before becomes the first edit this filter adds */
+		before = call->edits != NULL ? call->edits->tail : NULL;
+		v = run_link(tx, i, call, &hold, hold_reply);
+		if (view != NULL && before != NULL && *before != NULL)
+			view_apply(view, call, *before);
 		if (v == FILTER_CONTINUE)
 			continue;
-		*filter_r = l->ops->name;
+		*filter_r = c->links[i].ops->name;
 		if (v == FILTER_ACCEPT)
 			tx->accepted = true;
+		call->message = NULL;
 		return v;
 	}
+	call->message = NULL;
+	if (hold != NULL) {
+		*filter_r = hold;
+		memcpy(call->reply, hold_reply, sizeof(call->reply));
+		return FILTER_HOLD;
+	}
 	return FILTER_CONTINUE;
+}
+
+enum filter_verdict
+chain_run(struct chain_tx *tx, struct filter_call *call, const char **filter_r)
+{
+	return run_stage(tx, call, NULL, filter_r);
+}
+
+enum filter_verdict
+chain_run_eom(struct chain_tx *tx, struct filter_call *call,
+    struct filter_message *view, const char **filter_r)
+{
+	return run_stage(tx, call, view, filter_r);
 }

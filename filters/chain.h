@@ -48,10 +48,19 @@ void	chain_tx_end(struct chain_tx *);
  * chain_run - run call->stage through the filters in order. call->conn,
  * tx and stage arguments are set by the caller; instance and tx_state are
  * set here per filter. Returns the first verdict that is not CONTINUE
- * (with call->reply checked and normalized) or CONTINUE. *filter_r names
+ * or HOLD (with call->reply checked and normalized); else HOLD if a
+ * filter said so (the first one's reply), else CONTINUE. *filter_r names
  * the filter that decided (lent).
  */
 enum filter_verdict chain_run(struct chain_tx *, struct filter_call *,
 	    const char **filter_r);
+/*
+ * chain_run_eom - the EOM stage with a view of the message: after each
+ * filter, the edits it added to call->edits are applied to view, which
+ * the next filters see as call->message. view->body may be replaced
+ * (the caller frees view->body and view->headers).
+ */
+enum filter_verdict chain_run_eom(struct chain_tx *, struct filter_call *,
+	    struct filter_message *view, const char **filter_r);
 
 #endif

@@ -15,10 +15,12 @@
 #include "xmalloc.h"
 
 extern const struct filter_ops filter_relay;
+extern const struct filter_ops filter_sender;
 
 /* every filter smtpd_filters may name */
 static const struct filter_ops *const filter_registry[] = {
 	&filter_relay,
+	&filter_sender,
 };
 
 const struct filter_ops *

@@ -3,7 +3,9 @@
  *
  * A filter is a struct of callbacks for the stages it cares about. The
  * chain (chain.h) runs the filters of smtpd_filters in order at each stage;
- * the first verdict other than FILTER_CONTINUE ends the stage. A stage
+ * the first verdict other than FILTER_CONTINUE ends the stage, except
+ * FILTER_HOLD, which is remembered while the other filters still run (a
+ * held message is still signed, still checked). A stage
  * whose filters all declare may_block = false runs inline on the session's
  * event loop; otherwise the whole stage (every filter, every header of the
  * block, every recipient of a pipelined group) runs in one hand-off on the
@@ -22,7 +24,9 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+struct buf;
 struct config;
+struct header_list;
 
 enum filter_verdict {
 	FILTER_CONTINUE,	/* go on to the next filter */
@@ -110,6 +114,17 @@ struct filter_edits {
 	struct filter_edit **tail;
 };
 
+/*
+ * the message as the filters before this one left it: their header edits
+ * applied, their body replacement if any (EOM only). A filter that signs
+ * or checks the final message (dkim, regex) reads it here.
+ */
+struct filter_message {
+	struct header_list *headers;	/* owned by the chain's caller */
+	struct buf *body;		/* replacement body or NULL: the
+					   original, seen in the BODY stage */
+};
+
 /* everything a callback gets; stage arguments are set per stage */
 struct filter_call {
 	const struct filter_conn *conn;
@@ -124,6 +139,8 @@ struct filter_call {
 	const struct filter_rcpt *rcpt;	/* RCPT stage */
 	const void *chunk;	/* BODY stage: CRLF line ends, dot-unstuffed */
 	size_t	 chunk_len;
+
+	const struct filter_message *message;	/* EOM only; NULL otherwise */
 
 	/* results */
 	char	 reply[512];	/* "554 5.7.1 text" when not CONTINUE */

@@ -211,9 +211,12 @@ static const struct order_case {
 	{ "third discards", { ALL, ALL, ALL }, FILTER_STAGE_EOM,
 	    { 0, 0, FILTER_DISCARD }, FILTER_DISCARD, "C",
 	    "A:eom[txA] B:eom[txB] C:eom[txC] " },
-	{ "hold", { ALL, ALL, ALL }, FILTER_STAGE_EOM,
+	{ "hold lets the others run", { ALL, ALL, ALL }, FILTER_STAGE_EOM,
 	    { 0, FILTER_HOLD }, FILTER_HOLD, "B",
-	    "A:eom[txA] B:eom[txB] " },
+	    "A:eom[txA] B:eom[txB] C:eom[txC] " },
+	{ "reject after hold wins", { ALL, ALL, ALL }, FILTER_STAGE_RCPT,
+	    { FILTER_HOLD, 0, FILTER_REJECT }, FILTER_REJECT, "C",
+	    "A:rcpt[txA] B:rcpt[txB] C:rcpt[txC] " },
 	{ "filter without the stage skipped", { B(MAIL), B(RCPT), B(RCPT) },
 	    FILTER_STAGE_RCPT, { FILTER_REJECT, 0, FILTER_DISCONNECT },
 	    FILTER_DISCONNECT, "C", "B:rcpt[txB] C:rcpt[txC] " },
@@ -378,7 +381,6 @@ static const struct police_case {
 	    FILTER_DISCONNECT, R421 },
 	{ "discard keeps its verdict", FILTER_DISCARD, NULL, FILTER_DISCARD,
 	    "" },
-	{ "hold keeps its verdict", FILTER_HOLD, NULL, FILTER_HOLD, "" },
 };
 
 static void
