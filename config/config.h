@@ -95,7 +95,7 @@ struct config {
 	char	*header_from_login_mismatch;	/* reject hold warn ignore */
 
 	/* SPF (filters/spf.c) */
-	char	*spf_fail_action;		/* reject tempfail hold accept */
+	char	*spf_fail_action;	/* reject tempfail hold accept */
 	char	*spf_softfail_action;
 	char	*spf_permerror_action;
 	char	*spf_temperror_action;

@@ -32,13 +32,15 @@ struct dns_sync_rr {
 				   no trailing dot */
 	char	*text;		/* TXT: the character-strings concatenated,
 				   NUL-terminated, owned */
-	size_t	 text_len;	/* TXT: length without the NUL (may hold NULs) */
+	size_t	 text_len;	/* TXT: length without the NUL (may hold
+				   NULs) */
 };
 
 struct dns_sync_answer {
 	enum dns_sync_status status;
 	const char *error;	/* static text when status != OK */
-	struct dns_sync_rr *rrs;	/* owned array, records of the asked type */
+	struct dns_sync_rr *rrs;	/* owned array: records of the type
+					   asked */
 	size_t	 n;
 };
 

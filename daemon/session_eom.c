@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth_results.h"
 #include "chain.h"
 #include "log.h"
 #include "message_edit.h"
@@ -64,34 +65,48 @@ decided(struct content_job *j, enum filter_verdict v, const char *who)
 	return v != FILTER_HOLD;
 }
 
-/* run_headers - HEADER once per field, then EOH */
+/*
+ * run_headers - HEADER once per field, then EOH, which sees the whole
+ * header block as received (call->message) - a verifier needs it exact
+ */
 static bool
 run_headers(struct content_job *j, struct filter_call *call)
 {
 	const struct chain *c = j->ctx->chain;
+	struct filter_message view;
 	struct header_list hl;
 	struct buf value;
 	const char *who;
 	bool stop = false;
 	size_t i;
 
-	if (chain_has_stage(c, FILTER_STAGE_HEADER) &&
-	    header_list_parse(&hl, j->headers->data, j->headers->len) == 0) {
-		buf_init(&value, 0);
-		call->stage = FILTER_STAGE_HEADER;
-		for (i = 0; i < hl.n && !stop; i++) {
-			call->arg = hl.fields[i].name;
-			call->value = header_field_value(&hl.fields[i], &value);
-			stop = decided(j, chain_run(j->ctx, call, &who), who);
-		}
-		call->arg = call->value = NULL;
-		buf_deinit(&value);
-		header_list_deinit(&hl);
-		if (stop)
-			return true;
+	if (!chain_has_stage(c, FILTER_STAGE_HEADER) &&
+	    !chain_has_stage(c, FILTER_STAGE_EOH))
+		return false;
+	if (header_list_parse(&hl, j->headers->data, j->headers->len) == -1) {
+		hl.fields = NULL;
+		hl.n = 0;
 	}
-	call->stage = FILTER_STAGE_EOH;
-	return decided(j, chain_run(j->ctx, call, &who), who);
+	buf_init(&value, 0);
+	call->stage = FILTER_STAGE_HEADER;
+	for (i = 0; i < hl.n && !stop &&
+	    chain_has_stage(c, FILTER_STAGE_HEADER); i++) {
+		call->arg = hl.fields[i].name;
+		call->value = header_field_value(&hl.fields[i], &value);
+		stop = decided(j, chain_run(j->ctx, call, &who), who);
+	}
+	call->arg = call->value = NULL;
+	buf_deinit(&value);
+	if (!stop) {
+		view.headers = &hl;
+		view.body = NULL;
+		call->stage = FILTER_STAGE_EOH;
+		call->message = &view;
+		stop = decided(j, chain_run(j->ctx, call, &who), who);
+		call->message = NULL;
+	}
+	header_list_deinit(&hl);
+	return stop;
 }
 
 /* run_body - BODY in chunks read back from the spool file */
@@ -207,6 +222,7 @@ session_eom(struct session *s)
 {
 	struct transaction *tx = s->tx;
 	struct content_job *j;
+	size_t n;
 
 	session_set_state(s, SMTP_STATE_RCPT);
 	if (tx->data.error != SMTP_DATA_OK) {
@@ -215,6 +231,11 @@ session_eom(struct session *s)
 		return;
 	}
 	tx->ftx.size = tx->data.size;
+	if ((n = auth_results_strip(&tx->data.headers,
+	    s->cfg->authserv_id)) > 0)
+		log_info("%s: removed %zu Authentication-Results field%s "
+		    "claiming to be from %s", tx->queue_id, n, n > 1 ? "s" : "",
+		    s->cfg->authserv_id);
 	j = xcalloc(1, sizeof(*j));
 	j->s = s;
 	j->ctx = &tx->chain;

@@ -296,7 +296,8 @@ run_stage(struct chain_tx *tx, struct filter_call *call,
 	if (tx->accepted && call->stage != FILTER_STAGE_ABORT &&
 	    call->stage != FILTER_STAGE_CLOSE)
 		return FILTER_CONTINUE;
-	call->message = view;
+	if (view != NULL)
+		call->message = view;
 	for (i = 0; i < c->nlinks; i++) {
 		if (c->links[i].ops->cb[call->stage] == NULL)
 			continue;
@@ -310,10 +311,12 @@ run_stage(struct chain_tx *tx, struct filter_call *call,
 		*filter_r = c->links[i].ops->name;
 		if (v == FILTER_ACCEPT)
 			tx->accepted = true;
-		call->message = NULL;
+		if (view != NULL)
+			call->message = NULL;
 		return v;
 	}
-	call->message = NULL;
+	if (view != NULL)
+		call->message = NULL;
 	if (hold != NULL) {
 		*filter_r = hold;
 		memcpy(call->reply, hold_reply, sizeof(call->reply));

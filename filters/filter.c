@@ -16,11 +16,17 @@
 
 extern const struct filter_ops filter_relay;
 extern const struct filter_ops filter_sender;
+extern const struct filter_ops filter_regex;
+extern const struct filter_ops filter_spf;
+extern const struct filter_ops filter_dkim;
 
 /* every filter smtpd_filters may name */
 static const struct filter_ops *const filter_registry[] = {
 	&filter_relay,
 	&filter_sender,
+	&filter_regex,
+	&filter_spf,
+	&filter_dkim,
 };
 
 const struct filter_ops *

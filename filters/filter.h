@@ -140,7 +140,11 @@ struct filter_call {
 	const void *chunk;	/* BODY stage: CRLF line ends, dot-unstuffed */
 	size_t	 chunk_len;
 
-	const struct filter_message *message;	/* EOM only; NULL otherwise */
+	/*
+	 * EOH: the header block as received; EOM: the message as the
+	 * filters before this one left it; NULL at other stages
+	 */
+	const struct filter_message *message;
 
 	/* results */
 	char	 reply[512];	/* "554 5.7.1 text" when not CONTINUE */

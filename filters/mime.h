@@ -8,8 +8,9 @@
  * MIME (missing boundaries, bad encodings, absurd nesting) degrades to
  * treating the rest as plain lines, the way a mail reader would show it.
  *
- * Beyond Postfix: text/* parts in quoted-printable or base64 are given
- * to body_line decoded (and converted to UTF-8 from their charset), so
+ * Beyond Postfix: text parts (text/plain, text/html, ...) in
+ * quoted-printable or base64 are given to body_line decoded (and
+ * converted to UTF-8 from their charset), so
  * that encoding a phrase does not hide it from body_checks; header
  * values can be decoded from RFC 2047 encoded words (mime_decode_words).
  *
@@ -23,7 +24,8 @@
 
 enum mime_header_class {
 	MIME_HEADER_PART,	/* a MIME part's header (mime_header_checks) */
-	MIME_HEADER_NESTED,	/* an attached message's (nested_header_checks) */
+	MIME_HEADER_NESTED,	/* an attached message's
+				   (nested_header_checks) */
 };
 
 struct mime_callbacks {

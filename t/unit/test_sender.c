@@ -24,7 +24,8 @@
 /* ---- header_addresses ---- */
 
 static const struct {
-	const char *name, *value, *want;	/* want: addresses, "|"-joined */
+	const char *name, *value;
+	const char *want;	/* the addresses, "|"-joined */
 } addr_cases[] = {
 	{ "bare", "alice@example.org", "alice@example.org" },
 	{ "angle", "<alice@example.org>", "alice@example.org" },
@@ -37,7 +38,8 @@ static const struct {
 	{ "comment", "alice@example.org (Alice)", "alice@example.org" },
 	{ "comment with <>", "alice@example.org (<mallory@evil.test>)",
 	    "alice@example.org" },
-	{ "nested comment", "(a (b) c) alice@example.org", "alice@example.org" },
+	{ "nested comment", "(a (b) c) alice@example.org",
+	    "alice@example.org" },
 	{ "two mailboxes", "a@x.test, Bob <b@y.test>", "a@x.test|b@y.test" },
 	{ "group", "Team: a@x.test, B <b@y.test>;", "a@x.test|b@y.test" },
 	{ "empty group", "undisclosed-recipients:;", "" },
@@ -47,8 +49,10 @@ static const struct {
 	{ "folded", "Alice\r\n <alice@example.org>", "alice@example.org" },
 	{ "no address", "Alice", "" },
 	{ "empty", "", "" },
-	{ "unterminated angle", "Alice <alice@example.org", "alice@example.org" },
-	{ "unterminated comment", "alice@example.org (oops", "alice@example.org" },
+	{ "unterminated angle", "Alice <alice@example.org",
+	    "alice@example.org" },
+	{ "unterminated comment", "alice@example.org (oops",
+	    "alice@example.org" },
 };
 
 static void

@@ -1,0 +1,410 @@
+/*
+ * dkim.c - the "dkim" filter: signing for our own users, verification
+ * for everyone else.
+ *
+ * Signing (authenticated and mynetworks clients): the From: address picks
+ * the keys in the signing table (dkim_tables.h); each key signs, with our
+ * own signer (dkim_sign.h: keys parsed once per configuration load). The
+ * keys are chosen at the end of the header block, the body is hashed as
+ * it streams by, and the header fields are signed at end of message as
+ * the filters before this one left them - this filter goes last in
+ * smtpd_filters. A message that cannot be signed (no key for the sender,
+ * an unreadable key, a From: changed after the body was hashed, a signer
+ * error) follows dkim_sign_failure_action: accept unsigned, with a log
+ * line, or tempfail.
+ *
+ * Verification (other clients, dkim_verify = yes): libopendkim through
+ * dkim_verify.h; the results go into an Authentication-Results header
+ * (RFC 8601) under authserv_id.
+ *
+ * Both may block (crypto; key lookups), so the content stages run on the
+ * worker pool when this filter is in the chain.
+ *
+ * SPDX-License-Identifier: ISC
+ */
+#include "config.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "config/config.h"
+#include "dkim.h"
+#include "dkim_sign.h"
+#include "dkim_tables.h"
+#include "dkim_verify.h"
+#include "dns_sync.h"
+#include "filter.h"
+#include "header_address.h"
+#include "log.h"
+#include "message_edit.h"
+#include "xmalloc.h"
+
+#define DKIM_MAX_KEYS	8	/* signatures per message */
+#define DKIM_MAX_RESULTS 8	/* verified signatures reported */
+
+struct dkim_instance {
+	struct dkim_tables *tables;	/* owned; NULL: no signing */
+	struct dkim_verifier *verifier;	/* owned; NULL: no verification */
+	enum sign_canon header_canon, body_canon;
+	const char *const *sign_headers;	/* borrowed from the config */
+	const char *const *oversign_headers;
+	bool	 tempfail_unsigned;
+	char	*authserv_id;		/* owned */
+};
+
+struct dkim_tx {
+	bool	 sign, verify;
+	char	*from;			/* owned; From: address at EOH */
+	struct signer *signers[DKIM_MAX_KEYS];	/* owned */
+	size_t	 nsigners;
+	char	*cannot_sign;		/* owned; why, when signing fails */
+	struct dkim_verification *verification;	/* owned */
+};
+
+/* parse_canon - "header/body", or "header" alone (body simple, RFC 6376) */
+static void
+parse_canon(const char *text, enum sign_canon *h, enum sign_canon *b)
+{
+	const char *slash = strchr(text, '/');
+
+	*h = strncmp(text, "relaxed", 7) == 0 ? SIGN_CANON_RELAXED :
+	    SIGN_CANON_SIMPLE;
+	*b = slash != NULL && strcmp(slash + 1, "relaxed") == 0 ?
+	    SIGN_CANON_RELAXED : SIGN_CANON_SIMPLE;
+}
+
+static void
+dkim_deinit(void *instance)
+{
+	struct dkim_instance *in = instance;
+
+	dkim_tables_free(&in->tables);
+	dkim_verifier_free(&in->verifier);
+	free(in->authserv_id);
+	free(in);
+}
+
+static void *
+dkim_init(const struct config *cfg, char **error_r)
+{
+	struct dkim_instance *in;
+	const char *error;
+
+	if ((cfg->dkim_signing_table == NULL) !=
+	    (cfg->dkim_key_table == NULL)) {
+		*error_r = xstrdup("dkim_signing_table and dkim_key_table "
+		    "go together: set both or neither");
+		return NULL;
+	}
+	in = xcalloc(1, sizeof(*in));
+	in->authserv_id = xstrdup(cfg->authserv_id);
+	parse_canon(cfg->dkim_canonicalization, &in->header_canon,
+	    &in->body_canon);
+	in->sign_headers = (const char *const *)cfg->dkim_signed_headers;
+	in->oversign_headers =
+	    (const char *const *)cfg->dkim_oversigned_headers;
+	in->tempfail_unsigned =
+	    strcmp(cfg->dkim_sign_failure_action, "tempfail") == 0;
+	if (cfg->dkim_signing_table != NULL && (in->tables =
+	    dkim_tables_load(cfg->dkim_signing_table, cfg->dkim_key_table,
+	    error_r)) == NULL) {
+		dkim_deinit(in);
+		return NULL;
+	}
+	if (cfg->dkim_verify) {
+		if (dns_sync_configure(cfg->dns_resolver, &error) == -1) {
+			*error_r = xasprintf("dkim: dns_resolver: %s", error);
+			dkim_deinit(in);
+			return NULL;
+		}
+		if ((in->verifier = dkim_verifier_new(cfg->dkim_dns_timeout *
+		    1000, NULL, error_r)) == NULL) {
+			dkim_deinit(in);
+			return NULL;
+		}
+	}
+	return in;
+}
+
+static void *
+dkim_tx_begin(void *instance, const struct filter_conn *conn)
+{
+	struct dkim_instance *in = instance;
+	struct dkim_tx *t;
+
+	t = xcalloc(1, sizeof(*t));
+	if (conn->is_authenticated || conn->is_mynetworks)
+		t->sign = in->tables != NULL;
+	else
+		t->verify = in->verifier != NULL;
+	return t;
+}
+
+static void
+drop_signers(struct dkim_tx *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nsigners; i++)
+		signer_free(&t->signers[i]);
+	t->nsigners = 0;
+}
+
+static void
+dkim_tx_end(void *instance, void *state)
+{
+	struct dkim_tx *t = state;
+
+	if (t == NULL)
+		return;
+	drop_signers(t);
+	free(t->from);
+	free(t->cannot_sign);
+	dkim_verification_free(&t->verification);
+	free(t);
+}
+
+/* from_address - the first address of the first From: field, owned */
+static char *
+from_address(const struct header_list *hl)
+{
+	struct buf value;
+	char **addrs, *first = NULL;
+	size_t i, n;
+
+	buf_init(&value, 0);
+	for (i = 0; i < hl->n && first == NULL; i++) {
+		if (strcasecmp(hl->fields[i].name, "From") != 0)
+			continue;
+		header_field_value(&hl->fields[i], &value);
+		n = header_addresses(buf_cstr(&value), value.len, &addrs);
+		if (n > 0)
+			first = xstrdup(addrs[0]);
+		header_addresses_free(addrs, n);
+		break;
+	}
+	buf_deinit(&value);
+	return first;
+}
+
+static void
+cannot_sign(struct dkim_tx *t, char *why)
+{
+	if (t->cannot_sign == NULL)
+		t->cannot_sign = why;
+	else
+		free(why);
+}
+
+/* start_signers - one signer per key the signing table gives from */
+static void
+start_signers(struct dkim_instance *in, struct dkim_tx *t, const char *from)
+{
+	const struct dkim_keyent *keys[DKIM_MAX_KEYS];
+	struct signer_params p;
+	const char *at = strrchr(from, '@');
+	size_t i, n;
+
+	drop_signers(t);
+	n = dkim_tables_match(in->tables, from, keys, DKIM_MAX_KEYS);
+	if (n == 0) {
+		cannot_sign(t, xasprintf("no signing key for <%s>", from));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (keys[i]->key == NULL) {
+			cannot_sign(t, xasprintf("key %s: %s", keys[i]->name,
+			    keys[i]->error));
+			drop_signers(t);
+			return;
+		}
+		memset(&p, 0, sizeof(p));
+		p.key = keys[i]->key;
+		p.domain = strcmp(keys[i]->domain, "%") == 0 && at != NULL ?
+		    at + 1 : keys[i]->domain;
+		p.selector = keys[i]->selector;
+		p.header_canon = in->header_canon;
+		p.body_canon = in->body_canon;
+		p.sign_headers = in->sign_headers;
+		p.oversign_headers = in->oversign_headers;
+		t->signers[t->nsigners++] = signer_new(&p);
+	}
+}
+
+static const char *
+queue_id(const struct filter_call *call)
+{
+	return call->tx != NULL && call->tx->queue_id != NULL ?
+	    call->tx->queue_id : "NOQUEUE";
+}
+
+static enum filter_verdict
+dkim_eoh(struct filter_call *call)
+{
+	struct dkim_instance *in = call->instance;
+	struct dkim_tx *t = call->tx_state;
+
+	if (call->message == NULL)
+		return FILTER_CONTINUE;
+	if (t->sign) {
+		t->from = from_address(call->message->headers);
+		if (t->from == NULL)
+			cannot_sign(t, xstrdup("no From: address"));
+		else
+			start_signers(in, t, t->from);
+	}
+	if (t->verify) {
+		t->verification = dkim_verification_new(in->verifier,
+		    queue_id(call));
+		dkim_verification_headers(t->verification,
+		    call->message->headers);
+	}
+	return FILTER_CONTINUE;
+}
+
+static void
+feed(struct dkim_tx *t, const void *data, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < t->nsigners; i++)
+		signer_body(t->signers[i], data, len);
+	if (t->verification != NULL)
+		dkim_verification_body(t->verification, data, len);
+}
+
+static enum filter_verdict
+dkim_body(struct filter_call *call)
+{
+	feed(call->tx_state, call->chunk, call->chunk_len);
+	return FILTER_CONTINUE;
+}
+
+/*
+ * restart_if_changed - the filters before this one changed From: or the
+ * body: new signers when the new body is at hand
+ */
+static void
+restart_if_changed(struct dkim_instance *in, struct dkim_tx *t,
+    const struct filter_message *m)
+{
+	char *from = from_address(m->headers);
+	bool same = from != NULL && t->from != NULL &&
+	    strcasecmp(from, t->from) == 0;
+
+	if (from == NULL)
+		cannot_sign(t, xstrdup("no From: address"));
+	else if (m->body != NULL) {
+		free(t->cannot_sign);
+		t->cannot_sign = NULL;
+		start_signers(in, t, from);
+		for (size_t i = 0; i < t->nsigners; i++)
+			signer_body(t->signers[i], m->body->data, m->body->len);
+	} else if (!same)
+		cannot_sign(t, xasprintf("From: changed to <%s> by a filter "
+		    "after the body was hashed", from));
+	free(from);
+}
+
+static enum filter_verdict
+sign(struct filter_call *call, struct dkim_instance *in, struct dkim_tx *t)
+{
+	char *value, *error = NULL;
+	size_t i;
+
+	restart_if_changed(in, t, call->message);
+	for (i = 0; i < t->nsigners && t->cannot_sign == NULL; i++) {
+		value = signer_finish(t->signers[i], call->message->headers,
+		    &error);
+		if (value == NULL) {
+			cannot_sign(t, error);
+			break;
+		}
+		filter_edits_add(call->edits, FILTER_EDIT_INSERT_HEADER, 0,
+		    "DKIM-Signature", value);
+		free(value);
+	}
+	if (t->cannot_sign == NULL)
+		return FILTER_CONTINUE;
+	/* nothing half-signed: drop the signatures added above */
+	if (in->tempfail_unsigned) {
+		log_warnx("%s: dkim: cannot sign: %s; deferred", queue_id(call),
+		    t->cannot_sign);
+		filter_set_reply(call, "451", "4.7.5",
+		    "DKIM signing failed, try again later");
+		return FILTER_TEMPFAIL;
+	}
+	log_warnx("%s: dkim: cannot sign: %s; sent unsigned", queue_id(call),
+	    t->cannot_sign);
+	return FILTER_CONTINUE;
+}
+
+/* results - the Authentication-Results value for what was verified */
+static char *
+results(struct dkim_instance *in, struct dkim_tx *t)
+{
+	struct dkim_sig_result r[DKIM_MAX_RESULTS];
+	struct buf out;
+	size_t i, n;
+	char *value;
+
+	n = dkim_verification_finish(t->verification, r, DKIM_MAX_RESULTS);
+	buf_init(&out, 0);
+	buf_append(&out, in->authserv_id, strlen(in->authserv_id));
+	if (n == 0)
+		buf_append(&out, "; dkim=none", 11);
+	for (i = 0; i < n; i++) {
+		char *one = xasprintf(";\r\n\tdkim=%s%s%s%s header.d=%s "
+		    "header.s=%s header.b=%s", dkim_result_name(r[i].result),
+		    *r[i].reason != '\0' ? " (" : "", r[i].reason,
+		    *r[i].reason != '\0' ? ")" : "", r[i].domain,
+		    r[i].selector, r[i].b_prefix);
+
+		buf_append(&out, one, strlen(one));
+		free(one);
+	}
+	value = xstrdup(buf_cstr(&out));
+	buf_deinit(&out);
+	return value;
+}
+
+static enum filter_verdict
+dkim_eom(struct filter_call *call)
+{
+	struct dkim_instance *in = call->instance;
+	struct dkim_tx *t = call->tx_state;
+	char *value;
+
+	if (call->message == NULL || call->edits == NULL)
+		return FILTER_CONTINUE;
+	if (t->sign)
+		return sign(call, in, t);
+	if (t->verification != NULL) {
+		value = results(in, t);
+		filter_edits_add(call->edits, FILTER_EDIT_INSERT_HEADER, 0,
+		    "Authentication-Results", value);
+		free(value);
+	}
+	return FILTER_CONTINUE;
+}
+
+const struct filter_ops filter_dkim = {
+	.name = "dkim",
+	.stages = FILTER_STAGE_BIT(FILTER_STAGE_EOH) |
+	    FILTER_STAGE_BIT(FILTER_STAGE_BODY) |
+	    FILTER_STAGE_BIT(FILTER_STAGE_EOM),
+	.may_block = true,
+	.init = dkim_init,
+	.deinit = dkim_deinit,
+	.tx_begin = dkim_tx_begin,
+	.tx_end = dkim_tx_end,
+	.cb = {
+		[FILTER_STAGE_EOH] = dkim_eoh,
+		[FILTER_STAGE_BODY] = dkim_body,
+		[FILTER_STAGE_EOM] = dkim_eom,
+	},
+};
