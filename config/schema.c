@@ -55,6 +55,17 @@ static int schema_check_texthash(const char *, char **);
 	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384"
 
 /*
+ * RFC 6376 5.4.1's list (libopendkim's default), plus the fields whose
+ * change would alter what a reader sees or how the body is decoded
+ */
+#define DKIM_SIGNED_HEADERS \
+	"From, Sender, Reply-To, Subject, Date, Message-ID, To, Cc, " \
+	"MIME-Version, Content-Type, Content-Transfer-Encoding, " \
+	"Resent-Date, Resent-From, Resent-Sender, Resent-To, Resent-Cc, " \
+	"In-Reply-To, References, List-Id, List-Help, List-Unsubscribe, " \
+	"List-Subscribe, List-Post, List-Owner, List-Archive"
+
+/*
  * Sorted by name (schema_find does a binary search; a test checks the
  * order). Columns: name, type, default, min, max, time unit, flags,
  * check, field.
@@ -87,7 +98,7 @@ const struct schema_param schema_params[] = {
 	{ "dkim_sign_failure_action", SCHEMA_STRING, "accept",
 	    0, 0, 0, SCHEMA_F_NONEMPTY, schema_check_sign_failure,
 	    F(dkim_sign_failure_action) },
-	{ "dkim_signed_headers", SCHEMA_LIST, "",
+	{ "dkim_signed_headers", SCHEMA_LIST, DKIM_SIGNED_HEADERS,
 	    0, 0, 0, 0, NULL, F(dkim_signed_headers) },
 	{ "dkim_signing_table", SCHEMA_STRING, "",
 	    0, 0, 0, 0, schema_check_texthash, F(dkim_signing_table) },

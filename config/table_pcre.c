@@ -75,7 +75,7 @@
 #define PCRE_JIT_STACK_MAX	(1024 * 1024)
 /* highest $n a result may name */
 #define PCRE_MAX_SUBST		99
-/* rules per prefilter block (bench/README.md: 32 measured best) */
+/* rules per prefilter block: 8, 32 and 128 were measured (bench/README.md) */
 #ifndef PCRE_BLOCK_RULES
 #define PCRE_BLOCK_RULES	32
 #endif
@@ -552,6 +552,202 @@ fail:
 	return 0;
 }
 
+/* pcre_skip_class - p just past "[": past the class's "]", or NULL */
+static const char *
+pcre_skip_class(const char *p, const char *end)
+{
+	const char *q;
+
+	if (p < end && *p == '^')
+		p++;
+	if (p < end && *p == ']')
+		p++;		/* a leading ']' is literal */
+	while (p < end) {
+		if (*p == '\\') {
+			p += 2;
+			continue;
+		}
+		if (*p == '[' && p + 1 < end &&
+		    (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+			for (q = p + 2; q + 1 < end &&
+			    !(q[0] == p[1] && q[1] == ']'); q++)
+				;
+			if (q + 1 >= end)
+				return NULL;
+			p = q + 2;
+			continue;
+		}
+		if (*p++ == ']')
+			return p;
+	}
+	return NULL;
+}
+
+/* pcre_skip_group - p at "(": past its ")", or NULL */
+static const char *
+pcre_skip_group(const char *p, const char *end)
+{
+	const char *q;
+	int depth = 0;
+
+	while (p < end) {
+		if (*p == '\\') {
+			p += 2;
+			continue;
+		}
+		if (*p == '[') {
+			if ((p = pcre_skip_class(p + 1, end)) == NULL)
+				return NULL;
+			continue;
+		}
+		if (*p == '(' && end - p >= 3 && p[1] == '?' && p[2] == '#') {
+			if ((q = memchr(p, ')', (size_t)(end - p))) == NULL)
+				return NULL;
+			p = q + 1;
+			if (depth == 0)
+				return p;
+			continue;
+		}
+		if (*p == '(')
+			depth++;
+		else if (*p == ')' && --depth == 0)
+			return p + 1;
+		p++;
+	}
+	return NULL;
+}
+
+/* pcre_skip_escape - p at "\\" followed by a letter or digit: past it */
+static const char *
+pcre_skip_escape(const char *p, const char *end)
+{
+	const char *q;
+	char c = p[1], close;
+
+	p += 2;
+	if (p < end && (*p == '{' || *p == '<' || *p == '\'') &&
+	    strchr("xopPNgk", c) != NULL) {
+		close = *p == '{' ? '}' : *p == '<' ? '>' : '\'';
+		if ((q = memchr(p, close, (size_t)(end - p))) == NULL)
+			return end;
+		return q + 1;
+	}
+	switch (c) {
+	case 'x':	/* \xhh */
+		for (q = p; q < end && q < p + 2 &&
+		    isxdigit((unsigned char)*q); q++)
+			;
+		return q;
+	case 'c':	/* \cX */
+	case 'p':	/* \pL */
+	case 'P':
+		return p < end ? p + 1 : p;
+	case 'g':	/* \g1, \g-1, \g+1 */
+		if (p < end && (*p == '-' || *p == '+'))
+			p++;
+		/* FALLTHROUGH */
+	default:
+		if (isdigit((unsigned char)c) || c == 'g')
+			while (p < end && isdigit((unsigned char)*p))
+				p++;
+		return p;
+	}
+}
+
+/*
+ * pcre_factor - a literal of at least PCRE_FACTOR_MIN characters that
+ * every match of the pattern contains (lowercase, caller frees), or NULL.
+ * Only the top-level sequence is read: groups, classes, escapes other
+ * than escaped punctuation, quantified characters and non-ASCII bytes
+ * end a literal run; a top-level "|", (*VERB)s ((*ACCEPT) ends a match
+ * early), \Q and extended mode give no literal. The letters k and s end
+ * runs too: with UTF caseless matching U+212A and U+017F match them.
+ * skip_first ignores the first run (the "Name:" of an indexed rule,
+ * which the name index already checks).
+ */
+static char *
+pcre_factor(const char *p, const char *end, bool skip_first)
+{
+	char run[256], best[256];
+	size_t n = 0, nbest = 0;
+	bool last_lit = false, seen_first = false;
+	const char *q;
+	char c;
+
+#define PCRE_END_RUN() do {						\
+	if (n > 0 && !(skip_first && !seen_first) && n > nbest) {	\
+		memcpy(best, run, n);					\
+		nbest = n;						\
+	}								\
+	if (n > 0)							\
+		seen_first = true;					\
+	n = 0;								\
+	last_lit = false;						\
+} while (0)
+
+	while (p < end) {
+		c = *p;
+		if (c == '\\') {
+			if (p + 1 >= end || p[1] == 'Q')
+				return NULL;
+			if (isalnum((unsigned char)p[1]) ||
+			    (unsigned char)p[1] >= 0x80) {
+				PCRE_END_RUN();
+				p = pcre_skip_escape(p, end);
+				continue;
+			}
+			c = p[1];	/* escaped punctuation: a literal */
+			p += 2;
+		} else if (c == '(') {
+			if (p + 1 < end && p[1] == '*')
+				return NULL;
+			if (p + 1 < end && p[1] == '?')
+				for (q = p + 2; q < end &&
+				    strchr("imnsxJU^-", *q) != NULL; q++)
+					if (*q == 'x')
+						return NULL;
+			PCRE_END_RUN();
+			if ((p = pcre_skip_group(p, end)) == NULL)
+				return NULL;
+			continue;
+		} else if (c == '[') {
+			PCRE_END_RUN();
+			if ((p = pcre_skip_class(p + 1, end)) == NULL)
+				return NULL;
+			continue;
+		} else if (c == '|' || c == ')') {
+			return NULL;
+		} else if (c == '?' || c == '*' || c == '{') {
+			/* the atom before may be absent: drop it */
+			if (last_lit && n > 0)
+				n--;
+			PCRE_END_RUN();
+			if (c == '{' && (q = memchr(p, '}',
+			    (size_t)(end - p))) != NULL)
+				p = q;
+			p++;
+			continue;
+		} else if (c == '+' || c == '}' || c == '.' || c == '^' ||
+		    c == '$' || (unsigned char)c < 0x20 ||
+		    (unsigned char)c > 0x7e) {
+			PCRE_END_RUN();
+			p++;
+			continue;
+		} else
+			p++;
+		c = (char)tolower((unsigned char)c);
+		if (c == 'k' || c == 's' || n == sizeof(run)) {
+			PCRE_END_RUN();
+			continue;
+		}
+		run[n++] = c;
+		last_lit = true;
+	}
+	PCRE_END_RUN();
+#undef PCRE_END_RUN
+	return nbest >= PCRE_FACTOR_MIN ? xstrndup(best, nbest) : NULL;
+}
+
 /*
  * pcre_analyse - decide at load time whether rule r (pattern pat, flag
  * options opts) may join a prefilter block, and which header names, if
@@ -595,6 +791,17 @@ pcre_analyse(struct pcre_rule *r, const char *pat, size_t len,
 	if (!r->is_negated && sc.is_parsed && !sc.has_top_alt &&
 	    (opts & (PCRE2_MULTILINE | PCRE2_EXTENDED)) == 0)
 		r->nnames = pcre_header_names(pat, pat + len, &r->names);
+	/*
+	 * A rule with a required literal is cheaper alone: skipped for a
+	 * bit test when its literal is not in the key (pcre_mark_factors).
+	 */
+	if (!r->is_negated && (opts & PCRE2_EXTENDED) == 0 &&
+	    (r->factor = pcre_factor(pat, pat + len, r->nnames > 0)) != NULL &&
+	    r->is_combinable) {
+		r->is_combinable = false;
+		free(r->wrapped);
+		r->wrapped = NULL;
+	}
 }
 
 /* pcre_parse_rule - one logical line of a pcre table */
@@ -848,6 +1055,8 @@ pcre_index_names(struct pcre_table *pt, const size_t *items,
 			pt->names[pt->nnames++].name = xstrdup(r->names[j]);
 		}
 	}
+	if (pt->nnames == 0)
+		return;
 	qsort(pt->names, pt->nnames, sizeof(*pt->names), pcre_name_cmp);
 	for (i = n = 0; i < pt->nnames; i++) {
 		if (n > 0 && strcmp(pt->names[n - 1].name,
@@ -936,12 +1145,95 @@ pcre_build_top(struct pcre_table *pt, const size_t *items, size_t nitems)
 	free(touched);
 }
 
+/* pcre_lower - ASCII lowercase, whatever the locale */
+static inline unsigned char
+pcre_lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+/* pcre_trigram - the bucket of three (lowercase) bytes */
+static inline uint32_t
+pcre_trigram(unsigned char a, unsigned char b, unsigned char c)
+{
+	return (((uint32_t)a * 0x9e3779b1U) ^ ((uint32_t)b * 0x85ebca77U) ^
+	    ((uint32_t)c * 0xc2b2ae3dU)) >> 20;	/* 4096 buckets */
+}
+
+/* pcre_index_factors - chain every rule's literal from its trigram */
+static void
+pcre_index_factors(struct pcre_table *pt)
+{
+	struct pcre_factor *f;
+	const unsigned char *t;
+	uint32_t h;
+	size_t i;
+
+	for (i = 0; i < pt->nrules; i++) {
+		if (pt->rules[i].factor == NULL)
+			continue;
+		pt->factors = xreallocarray(pt->factors, pt->nfactors + 1,
+		    sizeof(*pt->factors));
+		f = &pt->factors[pt->nfactors];
+		f->text = pt->rules[i].factor;
+		f->len = strlen(f->text);
+		f->rule = i;
+		t = (const unsigned char *)f->text;
+		h = pcre_trigram(t[0], t[1], t[2]);
+		f->next = pt->factor_heads[h];
+		pt->factor_heads[h] = (uint32_t)++pt->nfactors;
+	}
+}
+
+/*
+ * pcre_mark_factors - one pass over key: stamp every rule whose literal
+ * occurs in it (compared without ASCII case), so that the others are
+ * skipped without running their regex.
+ */
+static void
+pcre_mark_factors(const struct pcre_table *pt, const char *key, size_t len,
+    struct pcre_tls *tls)
+{
+	const unsigned char *k = (const unsigned char *)key;
+	const struct pcre_factor *f;
+	uint32_t e;
+	size_t i, j;
+
+	if (tls->nstamp < pt->nrules) {
+		free(tls->stamp);
+		tls->stamp = xcalloc(pt->nrules, sizeof(*tls->stamp));
+		tls->nstamp = pt->nrules;
+		tls->gen = 0;
+	}
+	if (++tls->gen == 0) {	/* wrapped: forget every old stamp */
+		memset(tls->stamp, 0, tls->nstamp * sizeof(*tls->stamp));
+		tls->gen = 1;
+	}
+	for (i = 0; i + PCRE_FACTOR_MIN <= len; i++) {
+		e = pt->factor_heads[pcre_trigram(pcre_lower(k[i]),
+		    pcre_lower(k[i + 1]), pcre_lower(k[i + 2]))];
+		for (; e != 0; e = f->next) {
+			f = &pt->factors[e - 1];
+			if (f->len > len - i)
+				continue;
+			for (j = 0; j < f->len &&
+			    pcre_lower(k[i + j]) == (unsigned char)f->text[j];
+			    j++)
+				;
+			if (j == f->len)
+				tls->stamp[f->rule] = tls->gen;
+		}
+	}
+}
+
 /* pcre_build_plans - turn the loaded rules into plans (see the top) */
 static void
 pcre_build_plans(struct pcre_table *pt)
 {
 	struct pcre_rule *r;
 	size_t *items, nitems, i, j;
+
+	pcre_index_factors(pt);
 
 	for (i = 0; i < pt->nrules; i++) {
 		r = &pt->rules[i];
@@ -1104,6 +1396,9 @@ pcre_eval_plan(const struct pcre_table *pt, const struct pcre_plan *plan,
 			continue;
 		}
 		r = &pt->rules[s->rule];
+		/* its literal is not in the key: it cannot match */
+		if (r->factor != NULL && tls->stamp[s->rule] != tls->gen)
+			continue;
 		if (pcre_matches(r->re, key, len, tls) == r->is_negated)
 			continue;
 		if (r->kind == PCRE_RULE_MATCH)
@@ -1158,8 +1453,11 @@ pcre_lookup(const struct table *t, const char *key)
 	tls = pcre_tls_get(pt->max_pairs);
 	if (pt->is_reference)
 		r = pcre_eval_reference(pt, key, len, tls);
-	else
+	else {
+		if (pt->nfactors > 0)
+			pcre_mark_factors(pt, key, len, tls);
 		r = pcre_eval_plan(pt, pcre_plan_for(pt, key), key, len, tls);
+	}
 	if (r == NULL)
 		return NULL;
 	return r->has_subst ? pcre_expand(r, key, tls) : r->result;
@@ -1185,6 +1483,7 @@ pcre_free(struct table *t)
 		pcre2_code_free(r->re);
 		free(r->result);
 		pcre_plan_deinit(&r->inner);
+		free(r->factor);
 		free(r->wrapped);
 		for (j = 0; j < r->nnames; j++)
 			free(r->names[j]);
@@ -1198,6 +1497,7 @@ pcre_free(struct table *t)
 		free(pt->blocks[i]);
 	}
 	free(pt->blocks);
+	free(pt->factors);
 	pcre_plan_deinit(&pt->generic);
 	pcre_plan_deinit(&pt->full);
 	for (i = 0; i < pt->nnames; i++) {

@@ -77,6 +77,14 @@ parse_canon(const char *text, enum sign_canon *h, enum sign_canon *b)
 	    SIGN_CANON_RELAXED : SIGN_CANON_SIMPLE;
 }
 
+/* list_or_null - an empty list parameter means "the default" (NULL) */
+static const char *const *
+list_or_null(char **list)
+{
+	return list != NULL && list[0] != NULL ?
+	    (const char *const *)list : NULL;
+}
+
 static void
 dkim_deinit(void *instance)
 {
@@ -104,9 +112,8 @@ dkim_init(const struct config *cfg, char **error_r)
 	in->authserv_id = xstrdup(cfg->authserv_id);
 	parse_canon(cfg->dkim_canonicalization, &in->header_canon,
 	    &in->body_canon);
-	in->sign_headers = (const char *const *)cfg->dkim_signed_headers;
-	in->oversign_headers =
-	    (const char *const *)cfg->dkim_oversigned_headers;
+	in->sign_headers = list_or_null(cfg->dkim_signed_headers);
+	in->oversign_headers = list_or_null(cfg->dkim_oversigned_headers);
 	in->tempfail_unsigned =
 	    strcmp(cfg->dkim_sign_failure_action, "tempfail") == 0;
 	if (cfg->dkim_signing_table != NULL && (in->tables =
