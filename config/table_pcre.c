@@ -116,7 +116,7 @@ struct pcre_rule {
 	bool	 is_negated;
 	bool	 has_subst;	/* result contains $n or $$ */
 	bool	 is_combinable;	/* may join a prefilter block */
-	char	*factor;	/* owned; literal every match contains, or NULL */
+	char	*factor;	/* owned; literal in every match, or NULL */
 	pcre2_code *re;		/* owned; NULL for endif */
 	uint32_t ncapture;	/* capture groups in re */
 	char	*result;	/* owned; template, NULL for if/endif */

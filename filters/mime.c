@@ -246,6 +246,22 @@ cte_of(const char *enc)
 }
 
 /*
+ * is_attachment - what a mail reader offers to save or run: a part with
+ * a file name or an attachment disposition, or any leaf part that is not
+ * text (an application/x-msdownload part without a name is still an
+ * executable)
+ */
+static bool
+is_attachment(const char *type, const char *disp, const char *name)
+{
+	if (name != NULL || (disp != NULL && strcmp(disp, "attachment") == 0))
+		return true;
+	return strncmp(type, "text/", 5) != 0 &&
+	    strncmp(type, "multipart/", 10) != 0 &&
+	    strncmp(type, "message/", 8) != 0;
+}
+
+/*
  * part_begin - a part's header block has ended (or the top-level one,
  * given to mime_parser_new): announce an attachment, and set up what
  * its body is: a multipart, an attached message, decoded text or raw.
@@ -279,8 +295,7 @@ part_begin(struct mime_parser *mp, const char *ct, const char *cte,
 		free(name);
 		name = NULL;
 	}
-	if (mp->cb->attachment != NULL && (name != NULL ||
-	    (disp != NULL && strcmp(disp, "attachment") == 0)))
+	if (mp->cb->attachment != NULL && is_attachment(type, disp, name))
 		mp->cb->attachment(mp->cb->arg, name, type);
 
 	leaf_stop(mp);

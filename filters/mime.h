@@ -45,7 +45,8 @@ struct mime_callbacks {
 	void	(*body_line)(void *arg, const char *line, size_t len,
 		    bool decoded);
 	/*
-	 * attachment - a part that is an attachment or has a file name:
+	 * attachment - a part that is an attachment, has a file name, or
+	 * is a leaf part that is not text:
 	 * filename (RFC 2231/2047 decoded, UTF-8; NULL if none) and
 	 * content type ("application/x-msdownload", lower case, never NULL)
 	 */
