@@ -5,17 +5,19 @@
  * Tables are read by config/table_pcre.c, unchanged from Postfix, and
  * compiled once per configuration load. Each input is looked up once;
  * the first matching rule's result is the action (regex_action.h):
- *   - message headers, at end of message, one logical header at a time
- *     in Postfix's form (physical lines joined with "\n"); a header that
- *     does not match as written is tried again with its RFC 2047 encoded
- *     words decoded, so that encoding a phrase does not evade a rule;
+ *   - message headers, at the end of the header block, one logical header
+ *     at a time in Postfix's form (physical lines joined with "\n"), as
+ *     received; a header that does not match as written is tried again
+ *     with its RFC 2047 encoded words decoded, so that encoding a phrase
+ *     does not evade a rule;
  *   - MIME part headers and attached messages' headers, body lines (the
  *     first body_checks_size_limit bytes of each part; text parts
  *     decoded from quoted-printable and base64) and attachments (file
  *     name, then content type), as the body streams by (filters/mime.h).
- * The message headers are checked at end of message on the message as
- * the filters before this one left it, so that PREPEND, REPLACE and
- * IGNORE edit exactly the header that matched.
+ * Headers come before the body, as in Postfix. PREPEND, REPLACE and
+ * IGNORE are recorded and become header edits at end of message, placed
+ * on the matched field as it stands in the message the filters before
+ * this one left (found again by its text).
  *
  * REJECT, DEFER and DISCARD end the message's inspection; HOLD, REDIRECT
  * and BCC are remembered and the checks go on, as in Postfix. Editing a
@@ -25,6 +27,8 @@
  * SPDX-License-Identifier: ISC
  */
 #include "config.h"
+
+#include <sys/types.h>
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -46,10 +50,21 @@
 #define MIME_MAX_DEPTH	20
 #define LOG_TEXT_MAX	200	/* of the matched input, in log lines */
 
-/* the header names of the message as edits leave it (positions, nth) */
+/* the header fields of the message as edits leave it (positions, nth) */
 struct header_sim {
 	char	**names;	/* owned array of owned names */
+	char	**raws;		/* owned array of owned texts; "" if new */
+	size_t	*occ;		/* owned: 1-based occurrence of that text
+				   in the view, fixed at the start */
 	size_t	 n, cap;
+};
+
+/* a PREPEND/REPLACE/IGNORE/STRIP found at EOH, applied at EOM */
+struct header_action {
+	enum regex_action_kind kind;
+	char	*raw;		/* owned: the matched field as received */
+	size_t	 nth;		/* 1-based among fields with that same text */
+	char	*text;		/* owned: the action's text */
 };
 
 struct regex_tx {
@@ -67,6 +82,8 @@ struct regex_tx {
 	char	**bcc;			/* owned array of owned addresses */
 	size_t	 nbcc;
 	struct buf key;			/* NUL-terminated lookup key */
+	struct header_action *edits;	/* owned array: header edits found */
+	size_t	 nedits;
 };
 
 static void *
@@ -97,6 +114,11 @@ regex_tx_end(void *instance, void *state)
 		free(t->bcc[i]);
 	free(t->bcc);
 	buf_deinit(&t->key);
+	for (i = 0; i < t->nedits; i++) {
+		free(t->edits[i].raw);
+		free(t->edits[i].text);
+	}
+	free(t->edits);
 	free(t);
 }
 
@@ -280,26 +302,6 @@ wants_body(const struct config *cfg)
 	    cfg->nested_header_checks != NULL || cfg->attachment_checks != NULL;
 }
 
-/* keep_first - the first value of a header the MIME parser needs */
-static void
-keep_first(char **slot, const char *value)
-{
-	if (*slot == NULL)
-		*slot = xstrdup(value);
-}
-
-static enum filter_verdict
-regex_header(struct filter_call *call)
-{
-	struct regex_tx *t = call->tx_state;
-
-	if (strcasecmp(call->arg, "Content-Type") == 0)
-		keep_first(&t->content_type, call->value);
-	else if (strcasecmp(call->arg, "Content-Transfer-Encoding") == 0)
-		keep_first(&t->transfer_encoding, call->value);
-	return FILTER_CONTINUE;
-}
-
 static const struct mime_callbacks regex_mime_callbacks = {
 	.header = on_header,
 	.body_line = on_body_line,
@@ -334,116 +336,7 @@ regex_body(struct filter_call *call)
 	return verdict(t, call);
 }
 
-/* ---- the message headers, at end of message ---- */
-
-static void
-sim_init(struct header_sim *sim, const struct header_list *hl)
-{
-	size_t i;
-
-	sim->n = sim->cap = hl->n;
-	sim->names = xcalloc(hl->n + 1, sizeof(*sim->names));
-	for (i = 0; i < hl->n; i++)
-		sim->names[i] = xstrdup(hl->fields[i].name);
-}
-
-static void
-sim_deinit(struct header_sim *sim)
-{
-	size_t i;
-
-	for (i = 0; i < sim->n; i++)
-		free(sim->names[i]);
-	free(sim->names);
-}
-
-static void
-sim_insert(struct header_sim *sim, size_t pos, const char *name)
-{
-	if (sim->n == sim->cap) {
-		sim->cap = sim->cap * 2 + 4;
-		sim->names = xreallocarray(sim->names, sim->cap,
-		    sizeof(*sim->names));
-	}
-	memmove(sim->names + pos + 1, sim->names + pos,
-	    (sim->n - pos) * sizeof(*sim->names));
-	sim->names[pos] = xstrdup(name);
-	sim->n++;
-}
-
-/* sim_delete - CHANGE_HEADER's nth (1-based) for position pos, removed */
-static size_t
-sim_delete(struct header_sim *sim, size_t pos)
-{
-	size_t i, nth = 0;
-
-	for (i = 0; i <= pos; i++)
-		if (strcasecmp(sim->names[i], sim->names[pos]) == 0)
-			nth++;
-	free(sim->names[pos]);
-	memmove(sim->names + pos, sim->names + pos + 1,
-	    (sim->n - pos - 1) * sizeof(*sim->names));
-	sim->n--;
-	return nth;
-}
-
-/*
- * split_header - "Name: value" into name and value (one space after the
- * colon dropped); false if text is not a header field
- */
-static bool
-split_header(const char *text, char **name_r, const char **value_r)
-{
-	size_t n = strcspn(text, ":");
-	size_t i;
-
-	if (n == 0 || text[n] != ':')
-		return false;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)text[i] <= ' ' ||
-		    (unsigned char)text[i] > '~')
-			return false;
-	if (strpbrk(text, "\r\n") != NULL)
-		return false;
-	*name_r = xstrndup(text, n);
-	*value_r = text + n + 1 + (text[n + 1] == ' ');
-	return true;
-}
-
-/*
- * edit_header - PREPEND, REPLACE, IGNORE, STRIP on the header at *pos
- * (position in the edited list; moved past what was inserted)
- */
-static void
-edit_header(struct filter_call *call, struct header_sim *sim, size_t *pos,
-    const struct regex_action *a)
-{
-	const char *value;
-	char *name, *old;
-	size_t nth;
-
-	if (a->kind == REGEX_PREPEND || a->kind == REGEX_REPLACE) {
-		if (!split_header(a->text, &name, &value)) {
-			log_warnx("%s: %s text is not a header field: \"%s\"; "
-			    "not applied", queue_id(call),
-			    regex_action_name(a->kind), a->text);
-			return;
-		}
-		filter_edits_add(call->edits, FILTER_EDIT_INSERT_HEADER, *pos,
-		    name, value);
-		sim_insert(sim, *pos, name);
-		free(name);
-		(*pos)++;
-		if (a->kind == REGEX_PREPEND)
-			return;
-	}
-	old = xstrdup(sim->names[*pos]);
-	nth = sim_delete(sim, *pos);
-	filter_edits_add(call->edits, FILTER_EDIT_CHANGE_HEADER, nth, old,
-	    NULL);
-	free(old);
-	(*pos)--;	/* the next header moved into this slot */
-}
+/* ---- the message headers, at the end of the header block ---- */
 
 /* logical - Postfix's form of a field: CRs removed, no final newline */
 static const char *
@@ -481,31 +374,255 @@ lookup_header(struct regex_tx *t, const char *text, char **result_r,
 	return found;
 }
 
-static void
-check_headers(struct regex_tx *t, struct filter_call *call)
+/* same_text_before - fields before i with the raw text of field i */
+static size_t
+same_text_before(const struct header_list *hl, size_t i)
 {
-	const struct header_list *hl = call->message->headers;
-	struct header_sim sim;
+	size_t k, n = 0;
+
+	for (k = 0; k < i; k++)
+		if (strcmp(hl->fields[k].raw, hl->fields[i].raw) == 0)
+			n++;
+	return n;
+}
+
+static void
+record_edit(struct regex_tx *t, const struct header_list *hl, size_t i,
+    const struct regex_action *a)
+{
+	struct header_action *h;
+
+	t->edits = xreallocarray(t->edits, t->nedits + 1, sizeof(*t->edits));
+	h = &t->edits[t->nedits++];
+	h->kind = a->kind;
+	h->raw = xstrdup(hl->fields[i].raw);
+	h->nth = same_text_before(hl, i) + 1;
+	h->text = xstrdup(a->text);
+}
+
+/* check_headers - header_checks over the header block as received */
+static void
+check_headers(struct regex_tx *t, struct filter_call *call,
+    const struct header_list *hl)
+{
 	struct regex_action a;
 	struct buf text;
 	char *result;
-	size_t i, pos;
+	size_t i;
 
-	sim_init(&sim, hl);
 	buf_init(&text, 0);
-	t->call = call;
-	for (i = 0, pos = 0; i < hl->n && t->verdict == FILTER_CONTINUE;
-	    i++, pos++) {
+	for (i = 0; i < hl->n && t->verdict == FILTER_CONTINUE; i++) {
 		if (!lookup_header(t, logical(&text, &hl->fields[i]), &result,
 		    &a))
 			continue;
 		log_action(call, &a, "header", buf_cstr(&text));
 		if (!take(t, &a))
-			edit_header(call, &sim, &pos, &a);
+			record_edit(t, hl, i, &a);
 		free(result);
 	}
-	t->call = NULL;
 	buf_deinit(&text);
+}
+
+/* first_value - the value of the first field called name, owned or NULL */
+static char *
+first_value(const struct header_list *hl, const char *name)
+{
+	struct buf value;
+	char *v = NULL;
+	size_t i;
+
+	for (i = 0; i < hl->n && v == NULL; i++)
+		if (strcasecmp(hl->fields[i].name, name) == 0) {
+			buf_init(&value, 0);
+			v = xstrdup(header_field_value(&hl->fields[i], &value));
+			buf_deinit(&value);
+		}
+	return v;
+}
+
+static enum filter_verdict
+regex_eoh(struct filter_call *call)
+{
+	struct regex_tx *t = call->tx_state;
+	const struct header_list *hl;
+
+	if (call->message == NULL)
+		return FILTER_CONTINUE;
+	hl = call->message->headers;
+	t->content_type = first_value(hl, "Content-Type");
+	t->transfer_encoding = first_value(hl, "Content-Transfer-Encoding");
+	if (t->cfg->header_checks != NULL) {
+		t->call = call;
+		check_headers(t, call, hl);
+		t->call = NULL;
+	}
+	return verdict(t, call);
+}
+
+/* ---- header edits, at end of message ---- */
+
+static void
+sim_init(struct header_sim *sim, const struct header_list *hl)
+{
+	size_t i;
+
+	sim->n = sim->cap = hl->n;
+	sim->names = xcalloc(hl->n + 1, sizeof(*sim->names));
+	sim->raws = xcalloc(hl->n + 1, sizeof(*sim->raws));
+	sim->occ = xcalloc(hl->n + 1, sizeof(*sim->occ));
+	for (i = 0; i < hl->n; i++) {
+		sim->names[i] = xstrdup(hl->fields[i].name);
+		sim->raws[i] = xstrdup(hl->fields[i].raw);
+		sim->occ[i] = same_text_before(hl, i) + 1;
+	}
+}
+
+static void
+sim_deinit(struct header_sim *sim)
+{
+	size_t i;
+
+	for (i = 0; i < sim->n; i++) {
+		free(sim->names[i]);
+		free(sim->raws[i]);
+	}
+	free(sim->names);
+	free(sim->raws);
+	free(sim->occ);
+}
+
+/* sim_insert - a new field (no raw text: it never matches a recorded one) */
+static void
+sim_insert(struct header_sim *sim, size_t pos, const char *name)
+{
+	if (sim->n == sim->cap) {
+		sim->cap = sim->cap * 2 + 4;
+		sim->names = xreallocarray(sim->names, sim->cap,
+		    sizeof(*sim->names));
+		sim->raws = xreallocarray(sim->raws, sim->cap,
+		    sizeof(*sim->raws));
+		sim->occ = xreallocarray(sim->occ, sim->cap,
+		    sizeof(*sim->occ));
+	}
+	memmove(sim->names + pos + 1, sim->names + pos,
+	    (sim->n - pos) * sizeof(*sim->names));
+	memmove(sim->raws + pos + 1, sim->raws + pos,
+	    (sim->n - pos) * sizeof(*sim->raws));
+	memmove(sim->occ + pos + 1, sim->occ + pos,
+	    (sim->n - pos) * sizeof(*sim->occ));
+	sim->names[pos] = xstrdup(name);
+	sim->raws[pos] = xstrdup("");
+	sim->occ[pos] = 0;
+	sim->n++;
+}
+
+/* sim_delete - CHANGE_HEADER's nth (1-based) for position pos, removed */
+static size_t
+sim_delete(struct header_sim *sim, size_t pos)
+{
+	size_t i, nth = 0;
+
+	for (i = 0; i <= pos; i++)
+		if (strcasecmp(sim->names[i], sim->names[pos]) == 0)
+			nth++;
+	free(sim->names[pos]);
+	free(sim->raws[pos]);
+	memmove(sim->names + pos, sim->names + pos + 1,
+	    (sim->n - pos - 1) * sizeof(*sim->names));
+	memmove(sim->raws + pos, sim->raws + pos + 1,
+	    (sim->n - pos - 1) * sizeof(*sim->raws));
+	memmove(sim->occ + pos, sim->occ + pos + 1,
+	    (sim->n - pos - 1) * sizeof(*sim->occ));
+	sim->n--;
+	return nth;
+}
+
+/*
+ * sim_find - the position of the field that was the nth with this raw
+ * text when the edits began, or -1
+ */
+static ssize_t
+sim_find(const struct header_sim *sim, const char *raw, size_t nth)
+{
+	size_t i;
+
+	for (i = 0; i < sim->n; i++)
+		if (sim->occ[i] == nth && strcmp(sim->raws[i], raw) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+/*
+ * split_header - "Name: value" into name and value (one space after the
+ * colon dropped); false if text is not a header field
+ */
+static bool
+split_header(const char *text, char **name_r, const char **value_r)
+{
+	size_t n = strcspn(text, ":");
+	size_t i;
+
+	if (n == 0 || text[n] != ':')
+		return false;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)text[i] <= ' ' ||
+		    (unsigned char)text[i] > '~')
+			return false;
+	if (strpbrk(text, "\r\n") != NULL)
+		return false;
+	*name_r = xstrndup(text, n);
+	*value_r = text + n + 1 + (text[n + 1] == ' ');
+	return true;
+}
+
+/* edit_header - one recorded PREPEND, REPLACE, IGNORE or STRIP */
+static void
+edit_header(struct filter_call *call, struct header_sim *sim,
+    const struct header_action *h)
+{
+	const char *value;
+	char *name, *old;
+	ssize_t found = sim_find(sim, h->raw, h->nth);
+	size_t pos, nth;
+
+	if (found == -1) {
+		log_warnx("%s: %s: the matched header was changed by an "
+		    "earlier filter; not applied", queue_id(call),
+		    regex_action_name(h->kind));
+		return;
+	}
+	pos = (size_t)found;
+	if (h->kind == REGEX_PREPEND || h->kind == REGEX_REPLACE) {
+		if (!split_header(h->text, &name, &value)) {
+			log_warnx("%s: %s text is not a header field: \"%s\"; "
+			    "not applied", queue_id(call),
+			    regex_action_name(h->kind), h->text);
+			return;
+		}
+		filter_edits_add(call->edits, FILTER_EDIT_INSERT_HEADER, pos,
+		    name, value);
+		sim_insert(sim, pos, name);
+		free(name);
+		pos++;
+		if (h->kind == REGEX_PREPEND)
+			return;
+	}
+	old = xstrdup(sim->names[pos]);
+	nth = sim_delete(sim, pos);
+	filter_edits_add(call->edits, FILTER_EDIT_CHANGE_HEADER, nth, old,
+	    NULL);
+	free(old);
+}
+
+static void
+header_edits(struct regex_tx *t, struct filter_call *call)
+{
+	struct header_sim sim;
+	size_t i;
+
+	sim_init(&sim, call->message->headers);
+	for (i = 0; i < t->nedits; i++)
+		edit_header(call, &sim, &t->edits[i]);
 	sim_deinit(&sim);
 }
 
@@ -540,11 +657,10 @@ regex_eom(struct filter_call *call)
 		mime_parser_finish(t->mime);
 		t->call = NULL;
 	}
-	if (t->verdict == FILTER_CONTINUE && t->cfg->header_checks != NULL &&
-	    call->message != NULL)
-		check_headers(t, call);
 	if (t->verdict != FILTER_CONTINUE)
 		return verdict(t, call);
+	if (call->edits != NULL && call->message != NULL && t->nedits > 0)
+		header_edits(t, call);
 	if (call->edits != NULL && call->tx != NULL)
 		envelope_edits(t, call);
 	return t->hold ? FILTER_HOLD : FILTER_CONTINUE;
@@ -552,14 +668,14 @@ regex_eom(struct filter_call *call)
 
 const struct filter_ops filter_regex = {
 	.name = "regex",
-	.stages = FILTER_STAGE_BIT(FILTER_STAGE_HEADER) |
+	.stages = FILTER_STAGE_BIT(FILTER_STAGE_EOH) |
 	    FILTER_STAGE_BIT(FILTER_STAGE_BODY) |
 	    FILTER_STAGE_BIT(FILTER_STAGE_EOM),
 	.may_block = false,
 	.tx_begin = regex_tx_begin,
 	.tx_end = regex_tx_end,
 	.cb = {
-		[FILTER_STAGE_HEADER] = regex_header,
+		[FILTER_STAGE_EOH] = regex_eoh,
 		[FILTER_STAGE_BODY] = regex_body,
 		[FILTER_STAGE_EOM] = regex_eom,
 	},

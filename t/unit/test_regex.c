@@ -99,7 +99,7 @@ run(const char *message, size_t chunk, struct outcome *out)
 	struct filter_message view;
 	struct header_list hl;
 	struct edit_envelope env;
-	struct buf value, *new_body = NULL;
+	struct buf *new_body = NULL;
 	const char *error;
 	void *state;
 	size_t i, off, n;
@@ -124,15 +124,12 @@ run(const char *message, size_t chunk, struct outcome *out)
 		filter_regex.tx_end(NULL, state);
 		return;
 	}
-	buf_init(&value, 0);
-	call.stage = FILTER_STAGE_HEADER;
-	for (i = 0; i < hl.n; i++) {
-		call.arg = hl.fields[i].name;
-		call.value = header_field_value(&hl.fields[i], &value);
-		filter_regex.cb[FILTER_STAGE_HEADER](&call);
-	}
-	buf_deinit(&value);
-	call.arg = call.value = NULL;
+	view.headers = &hl;
+	view.body = NULL;
+	call.stage = FILTER_STAGE_EOH;
+	call.message = &view;
+	out->verdict = filter_regex.cb[FILTER_STAGE_EOH](&call);
+	call.message = NULL;
 	call.stage = FILTER_STAGE_BODY;
 	for (off = 0; off < strlen(body) && out->verdict == FILTER_CONTINUE;
 	    off += n) {
@@ -145,8 +142,6 @@ run(const char *message, size_t chunk, struct outcome *out)
 	if (out->verdict == FILTER_CONTINUE) {
 		call.stage = FILTER_STAGE_EOM;
 		call.edits = &edits;
-		view.headers = &hl;
-		view.body = NULL;
 		call.message = &view;
 		out->verdict = filter_regex.cb[FILTER_STAGE_EOM](&call);
 	}
@@ -240,6 +235,15 @@ static const struct mcase {
 	{ "case-insensitive by default", H "SUBJECT: LOTTERY\r\n\r\nx\r\n",
 	    FILTER_REJECT, "550 5.7.1 Message content rejected", NULL, NULL },
 	/* body */
+	{ "headers are checked before the body",
+	    H "Subject: lottery\r\n\r\nbuy now\r\n", FILTER_REJECT,
+	    "550 5.7.1 Message content rejected", NULL, NULL },
+	{ "an edit and a body verdict", H "X-Mark: 1\r\n\r\nhold this line\r\n",
+	    FILTER_HOLD, NULL, H "X-Marked: yes\r\nX-Mark: 1\r\n", NULL },
+	{ "identical headers edited by position", "X-Old: same\r\n"
+	    "X-Mark: 1\r\nX-Old: same\r\n\r\nx\r\n", FILTER_CONTINUE, "",
+	    "X-New: same\r\nX-Marked: yes\r\nX-Mark: 1\r\nX-New: same\r\n",
+	    NULL },
 	{ "body line", H "\r\nhello\r\nbuy now\r\n", FILTER_REJECT,
 	    "550 5.7.1 body rule matched", NULL, NULL },
 	{ "body line is one line", H "\r\nbuy\r\nnow\r\n", FILTER_CONTINUE, "",
