@@ -63,6 +63,34 @@ chain_new_ops(const struct filter_ops *const *ops, size_t n,
 	return c;
 }
 
+/*
+ * chain_order_check - each filter once, and none that edits the message
+ * after one that signs it (the signature would break)
+ */
+static int
+chain_order_check(const struct filter_ops *const *ops, size_t n,
+    char **error_r)
+{
+	size_t i, k;
+
+	for (i = 0; i < n; i++)
+		for (k = i + 1; k < n; k++) {
+			if (ops[i] == ops[k]) {
+				*error_r = xasprintf("smtpd_filters: \"%s\" "
+				    "is listed twice", ops[i]->name);
+				return -1;
+			}
+			if (ops[i]->signs && ops[k]->edits) {
+				*error_r = xasprintf("smtpd_filters: \"%s\" "
+				    "edits the message, so it must come before "
+				    "\"%s\", which signs it", ops[k]->name,
+				    ops[i]->name);
+				return -1;
+			}
+		}
+	return 0;
+}
+
 struct chain *
 chain_new(const struct config *cfg, char **error_r)
 {
@@ -80,6 +108,10 @@ chain_new(const struct config *cfg, char **error_r)
 			free(ops);
 			return NULL;
 		}
+	}
+	if (chain_order_check(ops, n, error_r) == -1) {
+		free(ops);
+		return NULL;
 	}
 	c = chain_new_ops(ops, n, cfg, error_r);
 	free(ops);

@@ -405,6 +405,8 @@ const struct filter_ops filter_dkim = {
 	    FILTER_STAGE_BIT(FILTER_STAGE_BODY) |
 	    FILTER_STAGE_BIT(FILTER_STAGE_EOM),
 	.may_block = true,
+	.edits = true,
+	.signs = true,
 	.init = dkim_init,
 	.deinit = dkim_deinit,
 	.tx_begin = dkim_tx_begin,

@@ -157,6 +157,9 @@ struct filter_ops {
 	const char *name;
 	unsigned stages;		/* FILTER_STAGE_BIT mask */
 	bool	 may_block;		/* true: run on the worker pool */
+	bool	 edits;			/* may request edits at EOM */
+	bool	 signs;			/* signs the message: no filter that
+					   edits may come after it */
 
 	/* init - per configuration load; NULL and *error_r (owned) on error */
 	void	*(*init)(const struct config *, char **error_r);

@@ -672,6 +672,7 @@ const struct filter_ops filter_regex = {
 	    FILTER_STAGE_BIT(FILTER_STAGE_BODY) |
 	    FILTER_STAGE_BIT(FILTER_STAGE_EOM),
 	.may_block = false,
+	.edits = true,
 	.tx_begin = regex_tx_begin,
 	.tx_end = regex_tx_end,
 	.cb = {

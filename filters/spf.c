@@ -332,6 +332,7 @@ const struct filter_ops filter_spf = {
 	.stages = FILTER_STAGE_BIT(FILTER_STAGE_MAIL) |
 	    FILTER_STAGE_BIT(FILTER_STAGE_EOM),
 	.may_block = true,
+	.edits = true,
 	.init = spf_init,
 	.deinit = spf_deinit,
 	.tx_begin = spf_tx_begin,

@@ -16,6 +16,7 @@
 
 #include "buf.h"
 #include "chain.h"
+#include "config/config.h"
 #include "filter.h"
 #include "tap.h"
 #include "xmalloc.h"
@@ -563,10 +564,65 @@ test_empty_chain(void)
 	chain_free(&ch);
 }
 
+/* ---- smtpd_filters: names, duplicates, signing order ---- */
+
+static const struct {
+	const char *name;
+	const char *filters[6];
+	const char *want_error;	/* NULL: the chain builds */
+} names_cases[] = {
+	{ "relay, sender, regex", { "relay", "sender", "regex" }, NULL },
+	{ "unknown", { "relay", "antivirus" },
+	    "smtpd_filters: unknown filter \"antivirus\"" },
+	{ "twice", { "relay", "sender", "relay" },
+	    "smtpd_filters: \"relay\" is listed twice" },
+	{ "regex after dkim", { "relay", "dkim", "regex" },
+	    "smtpd_filters: \"regex\" edits the message, so it must come "
+	    "before \"dkim\", which signs it" },
+	{ "spf after dkim", { "dkim", "spf" },
+	    "smtpd_filters: \"spf\" edits the message, so it must come "
+	    "before \"dkim\", which signs it" },
+	{ "sender after dkim (no edits)", { "relay", "dkim", "sender" },
+	    NULL },
+};
+
+static void
+test_names(void)
+{
+	struct config cfg;
+	struct chain *c;
+	char *error;
+	size_t i;
+
+	for (i = 0; i < sizeof(names_cases) / sizeof(*names_cases); i++) {
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.smtpd_filters = (char **)names_cases[i].filters;
+		cfg.body_checks_size_limit = 51200;
+		/* what dkim's init reads; no tables, no verification */
+		cfg.dkim_canonicalization = (char *)"relaxed/relaxed";
+		cfg.dkim_sign_failure_action = (char *)"accept";
+		cfg.authserv_id = (char *)"relay.test";
+		error = NULL;
+		c = chain_new(&cfg, &error);
+		if (names_cases[i].want_error == NULL)
+			ok(c != NULL, "names: %s: builds (%s)",
+			    names_cases[i].name, error != NULL ? error : "");
+		else {
+			ok(c == NULL, "names: %s: refused", names_cases[i].name);
+			is_str(error != NULL ? error : "",
+			    names_cases[i].want_error, "names: %s: error",
+			    names_cases[i].name);
+		}
+		free(error);
+		chain_free(&c);
+	}
+}
+
 int
 main(void)
 {
 	buf_init(&calls, 0);
+	test_names();
 	test_order();
 	test_accept();
 	test_police();
