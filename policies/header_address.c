@@ -94,8 +94,11 @@ copy_quoted(struct scan *sc, struct buf *b)
 {
 	buf_append(b, sc->p++, 1);
 	for (; sc->p < sc->end; sc->p++) {
+		if (*sc->p == '\r' || *sc->p == '\n')
+			continue;	/* folding inside the quotes */
 		if (*sc->p == '\\' && sc->p + 1 < sc->end) {
-			buf_append(b, sc->p, 2);
+			if (sc->p[1] != '\r' && sc->p[1] != '\n')
+				buf_append(b, sc->p, 2);
 			sc->p++;
 			continue;
 		}

@@ -47,6 +47,8 @@ static const struct {
 	    "alice@example.org" },
 	{ "quoted local part", "\"a b\"@example.org", "\"a b\"@example.org" },
 	{ "folded", "Alice\r\n <alice@example.org>", "alice@example.org" },
+	{ "folded inside a quoted local part", "\"a\r\n b\"@example.org",
+	    "\"a b\"@example.org" },
 	{ "no address", "Alice", "" },
 	{ "empty", "", "" },
 	{ "unterminated angle", "Alice <alice@example.org",
