@@ -33,6 +33,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -71,6 +72,41 @@ key_init(void)
 {
 	if (pthread_key_create(&ctx_key, ctx_destroy) != 0)
 		abort();
+}
+
+/* private_transparent - the RFC 6303 zones of ctx_new, transparent */
+static int
+private_transparent(struct ub_ctx *ub)
+{
+	static const char *const zones[] = {
+		"10.in-addr.arpa.", "168.192.in-addr.arpa.",
+		"254.169.in-addr.arpa.", "d.f.ip6.arpa.", "8.e.f.ip6.arpa.",
+		"9.e.f.ip6.arpa.", "a.e.f.ip6.arpa.", "b.e.f.ip6.arpa.",
+		"home.arpa.",
+	};
+	char zone[64];
+	size_t i;
+	int rc, n;
+
+	for (i = 0; i < sizeof(zones) / sizeof(zones[0]); i++) {
+		snprintf(zone, sizeof(zone), "%s transparent", zones[i]);
+		if ((rc = ub_ctx_set_option(ub, "local-zone:", zone)) != 0)
+			return rc;
+	}
+	/* 172.16/12 (RFC 1918) and 100.64/10 (RFC 6598) */
+	for (n = 16; n <= 31; n++) {
+		snprintf(zone, sizeof(zone), "%d.172.in-addr.arpa. transparent",
+		    n);
+		if ((rc = ub_ctx_set_option(ub, "local-zone:", zone)) != 0)
+			return rc;
+	}
+	for (n = 64; n <= 127; n++) {
+		snprintf(zone, sizeof(zone), "%d.100.in-addr.arpa. transparent",
+		    n);
+		if ((rc = ub_ctx_set_option(ub, "local-zone:", zone)) != 0)
+			return rc;
+	}
+	return 0;
 }
 
 /*
@@ -116,6 +152,16 @@ ctx_new(const char *resolver, const char **error_r)
 		if ((rc = ub_ctx_set_option(ub, "local-zone:",
 		    transparent[i])) != 0)
 			goto fail;
+	/*
+	 * It does the same for the private and link-local reverse zones
+	 * (RFC 6303: RFC 1918, RFC 6598, RFC 3927, RFC 4193, fe80::/10)
+	 * and home.arpa (RFC 8375). A site's own resolver may well serve
+	 * them (%{p} and "ptr" of an internal client, RFC 7208 5.5, 7.3),
+	 * so when one is configured it is asked. localhost, 127/8, ::1,
+	 * 0/8 and the broadcast address stay local.
+	 */
+	if (resolver != NULL && (rc = private_transparent(ub)) != 0)
+		goto fail;
 	return ub;
 fail:
 	*error_r = ub_strerror(rc);
@@ -400,6 +446,33 @@ fill_answer(int type, const struct ub_result *res,
 	answer->error = NULL;
 }
 
+/*
+ * name_is_valid - a name DNS can carry: labels of 1 to 63 octets, at
+ * most 253 octets without the trailing dot (RFC 1035 2.3.4), "." alone
+ */
+static bool
+name_is_valid(const char *name)
+{
+	size_t len = strlen(name), lab = 0, i;
+
+	if (len == 1 && name[0] == '.')
+		return true;
+	if (len > 0 && name[len - 1] == '.')
+		len--;
+	if (len == 0 || len > 253)
+		return false;
+	for (i = 0; i <= len; i++) {
+		if (i < len && name[i] != '.') {
+			lab++;
+			continue;
+		}
+		if (lab == 0 || lab > 63)
+			return false;
+		lab = 0;
+	}
+	return true;
+}
+
 enum dns_sync_status
 dns_sync_query(const char *name, int type, int timeout_ms,
     struct dns_sync_answer *answer)
@@ -417,7 +490,11 @@ dns_sync_query(const char *name, int type, int timeout_ms,
 		answer->error = err;
 		return answer->status;
 	}
-	if (name == NULL || *name == '\0' || strlen(name) > NS_MAXDNAME) {
+	/*
+	 * A name that cannot exist in DNS (RFC 1035 2.3.4) is not asked
+	 * for: it does not exist, which is not a temporary failure.
+	 */
+	if (name == NULL || !name_is_valid(name)) {
 		answer->status = DNS_SYNC_NXDOMAIN;
 		answer->error = "invalid domain name";
 		return answer->status;

@@ -76,6 +76,7 @@ run_headers(struct content_job *j, struct filter_call *call)
 	struct filter_message view;
 	struct header_list hl;
 	struct buf value;
+	enum filter_verdict v;
 	const char *who;
 	bool stop = false;
 	size_t i;
@@ -93,7 +94,8 @@ run_headers(struct content_job *j, struct filter_call *call)
 	    chain_has_stage(c, FILTER_STAGE_HEADER); i++) {
 		call->arg = hl.fields[i].name;
 		call->value = header_field_value(&hl.fields[i], &value);
-		stop = decided(j, chain_run(j->ctx, call, &who), who);
+		v = chain_run(j->ctx, call, &who);
+		stop = decided(j, v, who);
 	}
 	call->arg = call->value = NULL;
 	buf_deinit(&value);
@@ -102,7 +104,8 @@ run_headers(struct content_job *j, struct filter_call *call)
 		view.body = NULL;
 		call->stage = FILTER_STAGE_EOH;
 		call->message = &view;
-		stop = decided(j, chain_run(j->ctx, call, &who), who);
+		v = chain_run(j->ctx, call, &who);
+		stop = decided(j, v, who);
 		call->message = NULL;
 	}
 	header_list_deinit(&hl);
@@ -113,6 +116,7 @@ run_headers(struct content_job *j, struct filter_call *call)
 static bool
 run_body(struct content_job *j, struct filter_call *call)
 {
+	enum filter_verdict v;
 	const char *error, *who;
 	size_t off = 0, got;
 	bool stop = false;
@@ -135,7 +139,8 @@ run_body(struct content_job *j, struct filter_call *call)
 			break;
 		call->chunk = chunk;
 		call->chunk_len = got;
-		stop = decided(j, chain_run(j->ctx, call, &who), who);
+		v = chain_run(j->ctx, call, &who);
+		stop = decided(j, v, who);
 		off += got;
 	}
 	call->chunk = NULL;
@@ -154,6 +159,7 @@ run_eom(struct content_job *j, struct filter_call *call,
 {
 	struct filter_message view;
 	struct header_list hl;
+	enum filter_verdict v;
 	const char *who;
 
 	if (!chain_has_stage(j->ctx->chain, FILTER_STAGE_EOM))
@@ -166,7 +172,9 @@ run_eom(struct content_job *j, struct filter_call *call,
 	view.body = NULL;
 	call->stage = FILTER_STAGE_EOM;
 	call->edits = edits;
-	(void)decided(j, chain_run_eom(j->ctx, call, &view, &who), who);
+	/* two statements: who is set by the call, not before it */
+	v = chain_run_eom(j->ctx, call, &view, &who);
+	(void)decided(j, v, who);
 	header_list_deinit(&hl);
 	if (view.body != NULL) {
 		buf_deinit(view.body);

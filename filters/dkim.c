@@ -2,16 +2,15 @@
  * dkim.c - the "dkim" filter: signing for our own users, verification
  * for everyone else.
  *
- * Signing (authenticated and mynetworks clients): the From: address picks
- * the keys in the signing table (dkim_tables.h); each key signs, with our
- * own signer (dkim_sign.h: keys parsed once per configuration load). The
- * keys are chosen at the end of the header block, the body is hashed as
- * it streams by, and the header fields are signed at end of message as
- * the filters before this one left them - this filter goes last in
- * smtpd_filters. A message that cannot be signed (no key for the sender,
- * an unreadable key, a From: changed after the body was hashed, a signer
- * error) follows dkim_sign_failure_action: accept unsigned, with a log
- * line, or tempfail.
+ * Signing (authenticated and mynetworks clients): the body is hashed once
+ * as it streams by; at end of message the From: address of the message as
+ * the filters before this one left it (this filter goes last in
+ * smtpd_filters) picks the keys in the signing table (dkim_tables.h), and
+ * each key signs the header fields, with our own signer (dkim_sign.h:
+ * keys parsed once per configuration load). A message that cannot be
+ * signed (no key for the sender, an unreadable key, a signer error)
+ * follows dkim_sign_failure_action: accept unsigned, with a log line, or
+ * tempfail.
  *
  * Verification (other clients, dkim_verify = yes): libopendkim through
  * dkim_verify.h; the results go into an Authentication-Results header
@@ -58,9 +57,7 @@ struct dkim_instance {
 
 struct dkim_tx {
 	bool	 sign, verify;
-	char	*from;			/* owned; From: address at EOH */
-	struct signer *signers[DKIM_MAX_KEYS];	/* owned */
-	size_t	 nsigners;
+	struct signer *body;		/* owned: hashes the body, no key */
 	char	*cannot_sign;		/* owned; why, when signing fails */
 	struct dkim_verification *verification;	/* owned */
 };
@@ -152,24 +149,13 @@ dkim_tx_begin(void *instance, const struct filter_conn *conn)
 }
 
 static void
-drop_signers(struct dkim_tx *t)
-{
-	size_t i;
-
-	for (i = 0; i < t->nsigners; i++)
-		signer_free(&t->signers[i]);
-	t->nsigners = 0;
-}
-
-static void
 dkim_tx_end(void *instance, void *state)
 {
 	struct dkim_tx *t = state;
 
 	if (t == NULL)
 		return;
-	drop_signers(t);
-	free(t->from);
+	signer_free(&t->body);
 	free(t->cannot_sign);
 	dkim_verification_free(&t->verification);
 	free(t);
@@ -207,46 +193,23 @@ cannot_sign(struct dkim_tx *t, char *why)
 		free(why);
 }
 
-/* start_signers - one signer per key the signing table gives from */
-static void
-start_signers(struct dkim_instance *in, struct dkim_tx *t, const char *from)
-{
-	const struct dkim_keyent *keys[DKIM_MAX_KEYS];
-	struct signer_params p;
-	const char *at = strrchr(from, '@');
-	size_t i, n;
-
-	drop_signers(t);
-	n = dkim_tables_match(in->tables, from, keys, DKIM_MAX_KEYS);
-	if (n == 0) {
-		cannot_sign(t, xasprintf("no signing key for <%s>", from));
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		if (keys[i]->key == NULL) {
-			cannot_sign(t, xasprintf("key %s: %s", keys[i]->name,
-			    keys[i]->error));
-			drop_signers(t);
-			return;
-		}
-		memset(&p, 0, sizeof(p));
-		p.key = keys[i]->key;
-		p.domain = strcmp(keys[i]->domain, "%") == 0 && at != NULL ?
-		    at + 1 : keys[i]->domain;
-		p.selector = keys[i]->selector;
-		p.header_canon = in->header_canon;
-		p.body_canon = in->body_canon;
-		p.sign_headers = in->sign_headers;
-		p.oversign_headers = in->oversign_headers;
-		t->signers[t->nsigners++] = signer_new(&p);
-	}
-}
-
 static const char *
 queue_id(const struct filter_call *call)
 {
 	return call->tx != NULL && call->tx->queue_id != NULL ?
 	    call->tx->queue_id : "NOQUEUE";
+}
+
+/* body_signer - a signer without a key that only hashes the body */
+static struct signer *
+body_signer(const struct dkim_instance *in)
+{
+	struct signer_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.header_canon = in->header_canon;
+	p.body_canon = in->body_canon;
+	return signer_new(&p);
 }
 
 static enum filter_verdict
@@ -255,16 +218,9 @@ dkim_eoh(struct filter_call *call)
 	struct dkim_instance *in = call->instance;
 	struct dkim_tx *t = call->tx_state;
 
-	if (call->message == NULL)
-		return FILTER_CONTINUE;
-	if (t->sign) {
-		t->from = from_address(call->message->headers);
-		if (t->from == NULL)
-			cannot_sign(t, xstrdup("no From: address"));
-		else
-			start_signers(in, t, t->from);
-	}
-	if (t->verify) {
+	if (t->sign)
+		t->body = body_signer(in);
+	if (t->verify && call->message != NULL) {
 		t->verification = dkim_verification_new(in->verifier,
 		    queue_id(call));
 		dkim_verification_headers(t->verification,
@@ -276,10 +232,8 @@ dkim_eoh(struct filter_call *call)
 static void
 feed(struct dkim_tx *t, const void *data, size_t len)
 {
-	size_t i;
-
-	for (i = 0; i < t->nsigners; i++)
-		signer_body(t->signers[i], data, len);
+	if (t->body != NULL)
+		signer_body(t->body, data, len);
 	if (t->verification != NULL)
 		dkim_verification_body(t->verification, data, len);
 }
@@ -292,52 +246,81 @@ dkim_body(struct filter_call *call)
 }
 
 /*
- * restart_if_changed - the filters before this one changed From: or the
- * body: new signers when the new body is at hand
+ * sign_one - one signature by key for the message, added as a header
+ * edit; false (and t->cannot_sign) on failure
  */
-static void
-restart_if_changed(struct dkim_instance *in, struct dkim_tx *t,
-    const struct filter_message *m)
+static bool
+sign_one(struct filter_call *call, struct dkim_instance *in,
+    struct dkim_tx *t, const struct dkim_keyent *key, const char *from)
 {
-	char *from = from_address(m->headers);
-	bool same = from != NULL && t->from != NULL &&
-	    strcasecmp(from, t->from) == 0;
+	struct signer_params p;
+	struct signer *s;
+	const char *at = strrchr(from, '@');
+	char *value, *error = NULL;
 
-	if (from == NULL)
-		cannot_sign(t, xstrdup("no From: address"));
-	else if (m->body != NULL) {
-		free(t->cannot_sign);
-		t->cannot_sign = NULL;
-		start_signers(in, t, from);
-		for (size_t i = 0; i < t->nsigners; i++)
-			signer_body(t->signers[i], m->body->data, m->body->len);
-	} else if (!same)
-		cannot_sign(t, xasprintf("From: changed to <%s> by a filter "
-		    "after the body was hashed", from));
-	free(from);
+	if (key->key == NULL) {
+		cannot_sign(t, xasprintf("key %s: %s", key->name, key->error));
+		return false;
+	}
+	memset(&p, 0, sizeof(p));
+	p.key = key->key;
+	p.domain = strcmp(key->domain, "%") == 0 && at != NULL ? at + 1 :
+	    key->domain;
+	p.selector = key->selector;
+	p.header_canon = in->header_canon;
+	p.body_canon = in->body_canon;
+	p.sign_headers = in->sign_headers;
+	p.oversign_headers = in->oversign_headers;
+	s = signer_new_like(t->body, &p);
+	value = signer_finish(s, call->message->headers, &error);
+	signer_free(&s);
+	if (value == NULL) {
+		cannot_sign(t, xasprintf("key %s: %s", key->name, error));
+		free(error);
+		return false;
+	}
+	filter_edits_add(call->edits, FILTER_EDIT_INSERT_HEADER, 0,
+	    "DKIM-Signature", value);
+	free(value);
+	return true;
 }
 
+/*
+ * sign - every key the signing table gives the From: address of the
+ * message as it is now; all or nothing
+ */
 static enum filter_verdict
 sign(struct filter_call *call, struct dkim_instance *in, struct dkim_tx *t)
 {
-	char *value, *error = NULL;
-	size_t i;
+	const struct dkim_keyent *keys[DKIM_MAX_KEYS];
+	struct filter_edit **before = call->edits->tail;
+	struct filter_edits added;
+	char *from;
+	size_t i, n = 0;
 
-	restart_if_changed(in, t, call->message);
-	for (i = 0; i < t->nsigners && t->cannot_sign == NULL; i++) {
-		value = signer_finish(t->signers[i], call->message->headers,
-		    &error);
-		if (value == NULL) {
-			cannot_sign(t, error);
-			break;
-		}
-		filter_edits_add(call->edits, FILTER_EDIT_INSERT_HEADER, 0,
-		    "DKIM-Signature", value);
-		free(value);
+	if (call->message->body != NULL) {
+		/* a filter before this one replaced the body */
+		signer_free(&t->body);
+		t->body = body_signer(in);
+		signer_body(t->body, call->message->body->data,
+		    call->message->body->len);
 	}
+	if ((from = from_address(call->message->headers)) == NULL)
+		cannot_sign(t, xstrdup("no From: address"));
+	else if ((n = dkim_tables_match(in->tables, from, keys,
+	    DKIM_MAX_KEYS)) == 0)
+		cannot_sign(t, xasprintf("no signing key for <%s>", from));
+	for (i = 0; i < n && sign_one(call, in, t, keys[i], from); i++)
+		;
+	free(from);
 	if (t->cannot_sign == NULL)
 		return FILTER_CONTINUE;
 	/* nothing half-signed: drop the signatures added above */
+	added.head = *before;
+	added.tail = call->edits->tail;
+	*before = NULL;
+	call->edits->tail = before;
+	filter_edits_deinit(&added);
 	if (in->tempfail_unsigned) {
 		log_warnx("%s: dkim: cannot sign: %s; deferred", queue_id(call),
 		    t->cannot_sign);
@@ -388,7 +371,7 @@ dkim_eom(struct filter_call *call)
 
 	if (call->message == NULL || call->edits == NULL)
 		return FILTER_CONTINUE;
-	if (t->sign)
+	if (t->sign && t->body != NULL)
 		return sign(call, in, t);
 	if (t->verification != NULL) {
 		value = results(in, t);

@@ -426,12 +426,10 @@ free_names(char **names)
 	free(names);
 }
 
-struct signer *
-signer_new(const struct signer_params *p)
+/* set_params - what signer_params gives, into a signer without them */
+static void
+set_params(struct signer *s, const struct signer_params *p)
 {
-	struct signer *s;
-
-	s = xcalloc(1, sizeof(*s));
 	s->key = p->key;
 	s->domain = xstrdup(p->domain != NULL ? p->domain : "");
 	s->selector = xstrdup(p->selector != NULL ? p->selector : "");
@@ -443,8 +441,37 @@ signer_new(const struct signer_params *p)
 	s->bcanon = p->body_canon;
 	s->timestamp = p->timestamp;
 	s->expire_after = p->expire_after;
+}
+
+struct signer *
+signer_new(const struct signer_params *p)
+{
+	struct signer *s;
+
+	s = xcalloc(1, sizeof(*s));
+	set_params(s, p);
 	if ((s->body_md = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(s->body_md, sha256(), NULL) != 1)
+		fatalx("dkim_sign: SHA-256: %s", ssl_reason());
+	return s;
+}
+
+struct signer *
+signer_new_like(const struct signer *model, const struct signer_params *p)
+{
+	struct signer *s;
+
+	s = xcalloc(1, sizeof(*s));
+	set_params(s, p);
+	s->bcanon = model->bcanon;	/* the body is already canonical */
+	s->cr = model->cr;
+	s->wsp = model->wsp;
+	s->ncrlf = model->ncrlf;
+	s->nonempty = model->nonempty;
+	memcpy(s->out, model->out, model->outlen);
+	s->outlen = model->outlen;
+	if ((s->body_md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_MD_CTX_copy_ex(s->body_md, model->body_md) != 1)
 		fatalx("dkim_sign: SHA-256: %s", ssl_reason());
 	return s;
 }

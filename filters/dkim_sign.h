@@ -77,6 +77,15 @@ extern const char *const sign_default_headers[];
 struct signer;
 
 struct signer *signer_new(const struct signer_params *);
+/*
+ * signer_new_like - a signer with the body fed to model so far and p's
+ * key, domain, selector and header choices (p's body_canon is ignored:
+ * model's stands). With a signer made with key NULL as the model, the
+ * body is hashed once and the keys chosen at the end (dual signing, a
+ * From: changed by a filter).
+ */
+struct signer *signer_new_like(const struct signer *model,
+	    const struct signer_params *p);
 /* signer_body - the body, CRLF line ends, dot-unstuffed, any chunking */
 void	signer_body(struct signer *, const void *chunk, size_t len);
 /*

@@ -8,11 +8,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "dkim_sign.h"
@@ -140,6 +142,82 @@ read_lines(const char *spec, struct line **lines_r, size_t *n_r,
 	return 0;
 }
 
+/*
+ * Keys shared between configuration loads. A reload runs as mail_owner;
+ * a key file only root may read (the usual mode) then cannot be read
+ * again, so the key loaded before from the same path is kept, as the TLS
+ * key is (a warning says so). Keys are counted: each table that uses one
+ * holds a reference.
+ */
+struct held_key {
+	char	*path;			/* owned */
+	struct sign_key *key;		/* owned */
+	unsigned refs;
+	struct held_key *next;		/* owned */
+};
+
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct held_key *held;		/* newest first */
+
+/* key_get - the key at path: read now, or kept from before if unreadable */
+static struct sign_key *
+key_get(const char *path, char **error_r)
+{
+	struct sign_key *key;
+	struct held_key *h;
+	int denied;
+
+	key = sign_key_load(path, error_r);
+	denied = key == NULL && access(path, R_OK) == -1 && errno == EACCES;
+	h = NULL;
+	pthread_mutex_lock(&held_lock);
+	if (key != NULL) {
+		h = xcalloc(1, sizeof(*h));
+		h->path = xstrdup(path);
+		h->key = key;
+		h->next = held;
+		held = h;
+	} else if (denied)
+		for (h = held; h != NULL; h = h->next)
+			if (strcmp(h->path, path) == 0)
+				break;
+	if (h != NULL)
+		h->refs++;
+	pthread_mutex_unlock(&held_lock);
+	if (key == NULL && denied && h != NULL) {
+		log_warnx("dkim: %s: %s; keeping the key read from it before",
+		    path, *error_r);
+		free(*error_r);
+		*error_r = NULL;
+		return h->key;
+	}
+	return key;
+}
+
+/* key_put - drop a reference taken by key_get */
+static void
+key_put(struct sign_key *key)
+{
+	struct held_key **hp, *h;
+
+	if (key == NULL)
+		return;
+	pthread_mutex_lock(&held_lock);
+	for (hp = &held; (h = *hp) != NULL; hp = &h->next)
+		if (h->key == key)
+			break;
+	if (h != NULL && --h->refs == 0)
+		*hp = h->next;
+	else
+		h = NULL;
+	pthread_mutex_unlock(&held_lock);
+	if (h != NULL) {
+		sign_key_free(&h->key);
+		free(h->path);
+		free(h);
+	}
+}
+
 /* parse_keyent - "domain:selector:path" */
 static int
 parse_keyent(const char *path, const struct line *l, struct dkim_keyent *k,
@@ -157,7 +235,7 @@ parse_keyent(const char *path, const struct line *l, struct dkim_keyent *k,
 	k->domain = xstrndup(v, (size_t)(c1 - v));
 	k->selector = xstrndup(c1 + 1, (size_t)(c2 - c1 - 1));
 	k->path = xstrdup(c2 + 1);
-	k->key = sign_key_load(k->path, &k->error);
+	k->key = key_get(k->path, &k->error);
 	if (k->key == NULL)
 		log_warnx("dkim: key %s (%s): %s; mail it should sign follows "
 		    "dkim_sign_failure_action", k->name, k->path, k->error);
@@ -174,7 +252,7 @@ keyents_free(struct dkim_keyent *keys, size_t n)
 		free(keys[i].domain);
 		free(keys[i].selector);
 		free(keys[i].path);
-		sign_key_free(&keys[i].key);
+		key_put(keys[i].key);
 		free(keys[i].error);
 	}
 	free(keys);

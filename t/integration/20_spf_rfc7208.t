@@ -45,6 +45,18 @@ use IO::Select;
 use JSON::PP;
 use POSIX qw(:sys_wait_h);
 use Test::More;
+our $TODO;	# set per case for %KNOWN_FAILURE (see record)
+
+# Cases that fail for a reason outside Postern, each explained in
+# doc/spf-conformance.md. They stay real assertions, run and reported as
+# TODO (prove counts them apart: never as passes); when one starts to
+# pass, prove says "TODO passed" and the entry must go.
+my %KNOWN_FAILURE = (
+	'null-text' => 'libunbound answers SERVFAIL for an RRset holding a '
+	    . 'TXT record without strings, so the good record never arrives '
+	    . '(doc/spf-conformance.md)',
+);
+
 use Time::HiRes qw(time sleep);
 
 my $TOP = "$FindBin::Bin/../..";
@@ -295,6 +307,7 @@ sub record {
 	my ($sc, $t, $ok, $answer, $why) = @_;
 	my $name = "$sc->{description}: $t->{name}";
 	my $got = $answer ? $answer->[0] : '-';
+	local $TODO = $KNOWN_FAILURE{$t->{name}};
 
 	$total++;
 	if ($ok) {

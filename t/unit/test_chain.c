@@ -608,7 +608,8 @@ test_names(void)
 			ok(c != NULL, "names: %s: builds (%s)",
 			    names_cases[i].name, error != NULL ? error : "");
 		else {
-			ok(c == NULL, "names: %s: refused", names_cases[i].name);
+			ok(c == NULL, "names: %s: refused",
+			    names_cases[i].name);
 			is_str(error != NULL ? error : "",
 			    names_cases[i].want_error, "names: %s: error",
 			    names_cases[i].name);
