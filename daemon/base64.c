@@ -21,9 +21,8 @@
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* b64_value - the 6-bit value of c, or -1 when c is not in the alphabet */
-static int
-b64_value(unsigned char c)
+int
+base64_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -66,7 +65,7 @@ base64_decode(const char *in, size_t inlen, unsigned char *out,
 				v[k] = 0;
 				continue;
 			}
-			if ((v[k] = b64_value((unsigned char)in[i + k])) < 0)
+			if ((v[k] = base64_value((unsigned char)in[i + k])) < 0)
 				return -1;
 		}
 		group = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |

@@ -29,6 +29,9 @@
  * data; callers decoding secrets wipe it). An empty input decodes to zero
  * bytes. out is not NUL-terminated.
  */
+/* base64_value - the 6-bit value of c, or -1 when c is not in the alphabet */
+int	base64_value(unsigned char c);
+
 int	base64_decode(const char *in, size_t inlen, unsigned char *out,
 	    size_t outsize, size_t *outlen_r);
 

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "buf.h"
 #include "mime.h"
 #include "mime-private.h"
@@ -160,23 +161,6 @@ mime_charset_append(struct buf *out, const char *charset, const void *in,
 	mime_conv_deinit(&c);
 }
 
-/* b64_value - the sextet of a base64 character, -1 outside the alphabet */
-static int
-b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 void
 mime_b64_init(struct mime_b64 *b)
 {
@@ -204,7 +188,7 @@ mime_b64_decode(struct mime_b64 *b, struct buf *out, const char *in,
 			mime_b64_flush(b, out);
 			continue;
 		}
-		if ((v = b64_value((unsigned char)in[i])) < 0)
+		if ((v = base64_value((unsigned char)in[i])) < 0)
 			continue;
 		b->bits = (b->bits << 6) | (unsigned int)v;
 		if (++b->n < 4)
@@ -640,7 +624,7 @@ ew_decode(const struct ew *w, struct buf *out)
 			if (w->text[i] == '=')
 				pad = true;
 			else if (pad ||
-			    b64_value((unsigned char)w->text[i]) < 0)
+			    base64_value((unsigned char)w->text[i]) < 0)
 				return false;
 		}
 		mime_b64_init(&b);

@@ -185,4 +185,57 @@ testproc_wait_tcp(int port, int ms)
 	return false;
 }
 
+#define TESTPROC_DNSMASQ	"/usr/sbin/dnsmasq"
+
+/*
+ * testproc_dnsmasq - start dnsmasq in the foreground on 127.0.0.1 (a free
+ * port, no upstream, no /etc/hosts) serving the configuration lines in
+ * zone; its files go into dir (dnsmasq.conf, dnsmasq.log). Returns the
+ * port once it accepts TCP, or -1 with a "Bail out!" line printed.
+ */
+static int __attribute__((unused))
+testproc_dnsmasq(const char *dir, const char *zone)
+{
+	char conf[512], logf[512], confarg[600];
+	char *argv[] = { TESTPROC_DNSMASQ, "-k", confarg, "--pid-file=",
+	    "--log-facility=-", NULL };
+	FILE *f;
+	int port;
+
+	if ((port = testproc_free_port()) == -1) {
+		printf("Bail out! no free port for dnsmasq\n");
+		return -1;
+	}
+	snprintf(conf, sizeof(conf), "%s/dnsmasq.conf", dir);
+	snprintf(logf, sizeof(logf), "%s/dnsmasq.log", dir);
+	if ((f = fopen(conf, "w")) == NULL) {
+		printf("Bail out! %s: cannot write\n", conf);
+		return -1;
+	}
+	fprintf(f, "port=%d\nlisten-address=127.0.0.1\nbind-interfaces\n"
+	    "no-resolv\nno-hosts\nno-poll\nlocal=/example.test/\n"
+	    "user=root\n%s", port, zone);
+	fclose(f);
+	snprintf(confarg, sizeof(confarg), "--conf-file=%s", conf);
+	if (testproc_spawn(argv, logf) == -1 ||
+	    !testproc_wait_tcp(port, 5000)) {
+		printf("Bail out! dnsmasq did not start (%s)\n", logf);
+		return -1;
+	}
+	return port;
+}
+
+/* testproc_dnsmasq_remove - dnsmasq's files and dir, once it is stopped */
+static void __attribute__((unused))
+testproc_dnsmasq_remove(const char *dir)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/dnsmasq.conf", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/dnsmasq.log", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 #endif

@@ -21,7 +21,6 @@
 #include "tap.h"
 #include "../helpers/testproc.h"
 
-#define DNSMASQ	"/usr/sbin/dnsmasq"
 
 static struct event_base *base;
 static char got[1024];
@@ -184,45 +183,27 @@ static const char zone[] =
 int
 main(void)
 {
-	char dir[] = "/tmp/test_dns.XXXXXX", conf[128], logf[128];
-	char portarg[160], resolver[64];
+	char dir[] = "/tmp/test_dns.XXXXXX";
+	char resolver[64];
 	const char *err = NULL;
 	struct dns *dns;
 	struct dns_lookup *l;
-	FILE *f;
 	size_t i;
 	int port;
 
 	log_init("test_dns", false);
 	if (getenv("TEST_DEBUG") != NULL)
 		log_set_debug("all");
-	if (access(DNSMASQ, X_OK) != 0) {
+	if (access(TESTPROC_DNSMASQ, X_OK) != 0) {
 		printf("1..0 # SKIP dnsmasq not installed\n");
 		return 0;
 	}
-	if (mkdtemp(dir) == NULL || (port = testproc_free_port()) == -1) {
-		printf("Bail out! no temp dir or port\n");
+	if (mkdtemp(dir) == NULL) {
+		printf("Bail out! no temp dir\n");
 		return 1;
 	}
-	snprintf(conf, sizeof(conf), "%s/dnsmasq.conf", dir);
-	snprintf(logf, sizeof(logf), "%s/dnsmasq.log", dir);
-	if ((f = fopen(conf, "w")) == NULL)
+	if ((port = testproc_dnsmasq(dir, zone)) == -1)
 		return 1;
-	fprintf(f, "port=%d\nlisten-address=127.0.0.1\nbind-interfaces\n"
-	    "no-resolv\nno-hosts\nno-poll\nlocal=/example.test/\n"
-	    "user=root\n%s", port, zone);
-	fclose(f);
-	snprintf(portarg, sizeof(portarg), "--conf-file=%s", conf);
-	{
-		char *argv[] = { DNSMASQ, "-k", portarg, "--pid-file=",
-		    "--log-facility=-", NULL };
-
-		if (testproc_spawn(argv, logf) == -1 ||
-		    !testproc_wait_tcp(port, 5000)) {
-			printf("Bail out! dnsmasq did not start (%s)\n", logf);
-			return 1;
-		}
-	}
 
 	base = event_base_new();
 	snprintf(resolver, sizeof(resolver), "127.0.0.1@%d", port);
@@ -299,8 +280,6 @@ main(void)
 	dns_free(&dns);
 
 	event_base_free(base);
-	unlink(conf);
-	unlink(logf);
-	rmdir(dir);
+	testproc_dnsmasq_remove(dir);
 	return done_testing();
 }

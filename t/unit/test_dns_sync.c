@@ -29,7 +29,6 @@
 #include "tap.h"
 #include "../helpers/testproc.h"
 
-#define DNSMASQ	"/usr/sbin/dnsmasq"
 
 struct dns_case {
 	const char *name;
@@ -183,46 +182,29 @@ thread_lookup(void *arg)
 int
 main(void)
 {
-	char dir[] = "/tmp/test_dns_sync.XXXXXX", conf[128], logf[128];
-	char portarg[160], resolver[64], got[512], tgot[4][512];
+	char dir[] = "/tmp/test_dns_sync.XXXXXX";
+	char resolver[64], got[512], tgot[4][512];
 	struct sockaddr_in sin;
 	socklen_t slen = sizeof(sin);
 	struct dns_sync_answer a;
 	const char *err = NULL;
 	pthread_t th[4];
 	int64_t t0, took;
-	FILE *f;
 	size_t i;
 	int port, silent;
 
 	log_init("test_dns_sync", false);
-	if (access(DNSMASQ, X_OK) != 0) {
+	if (access(TESTPROC_DNSMASQ, X_OK) != 0) {
 		printf("1..0 # SKIP dnsmasq not installed\n");
 		return 0;
 	}
-	if (mkdtemp(dir) == NULL || (port = testproc_free_port()) == -1) {
-		printf("Bail out! no temp dir or port\n");
+	if (mkdtemp(dir) == NULL) {
+		printf("Bail out! no temp dir\n");
 		return 1;
 	}
-	snprintf(conf, sizeof(conf), "%s/dnsmasq.conf", dir);
-	snprintf(logf, sizeof(logf), "%s/dnsmasq.log", dir);
-	if ((f = fopen(conf, "w")) == NULL)
+	if ((port = testproc_dnsmasq(dir, zone)) == -1)
 		return 1;
-	fprintf(f, "port=%d\nlisten-address=127.0.0.1\nbind-interfaces\n"
-	    "no-resolv\nno-hosts\nno-poll\nlocal=/example.test/\n"
-	    "user=root\n%s", port, zone);
-	fclose(f);
-	snprintf(portarg, sizeof(portarg), "--conf-file=%s", conf);
-	{
-		char *argv[] = { DNSMASQ, "-k", portarg, "--pid-file=",
-		    "--log-facility=-", NULL };
 
-		if (testproc_spawn(argv, logf) == -1 ||
-		    !testproc_wait_tcp(port, 5000)) {
-			printf("Bail out! dnsmasq did not start (%s)\n", logf);
-			return 1;
-		}
-	}
 	snprintf(resolver, sizeof(resolver), "127.0.0.1@%d", port);
 	ok(dns_sync_configure(resolver, &err) == 0, "configure %s", resolver);
 
@@ -301,8 +283,6 @@ main(void)
 	dns_sync_thread_reset();
 	close(silent);
 	testproc_kill_all();
-	unlink(conf);
-	unlink(logf);
-	rmdir(dir);
+	testproc_dnsmasq_remove(dir);
 	return done_testing();
 }

@@ -33,7 +33,6 @@
 #include "tap.h"
 #include "../helpers/testproc.h"
 
-#define DNSMASQ	"/usr/sbin/dnsmasq"
 #define RECEIVER "mx.postern.test"
 
 struct spf_case {
@@ -346,8 +345,8 @@ static const struct rv_case rv_cases[] = {
 int
 main(void)
 {
-	char dir[] = "/tmp/test_spf_client.XXXXXX", conf[128], logf[128];
-	char portarg[160], script[3][160], *rv, *err = NULL;
+	char dir[] = "/tmp/test_spf_client.XXXXXX";
+	char script[3][160], extra[4096], *rv, *err = NULL;
 	struct sockaddr_in sin;
 	socklen_t slen = sizeof(sin);
 	struct spf_pool *pool;
@@ -366,7 +365,7 @@ main(void)
 	build = getenv("POSTERN_BUILD") != NULL ? getenv("POSTERN_BUILD") :
 	    ".";
 	snprintf(helper, sizeof(helper), "%s/postern-spf", build);
-	if (access(DNSMASQ, X_OK) != 0) {
+	if (access(TESTPROC_DNSMASQ, X_OK) != 0) {
 		printf("1..0 # SKIP dnsmasq not installed\n");
 		return 0;
 	}
@@ -396,8 +395,8 @@ main(void)
 			    "spf_result_name(%zu)", i);
 	}
 
-	if (mkdtemp(dir) == NULL || (port = testproc_free_port()) == -1) {
-		printf("Bail out! no temp dir or port\n");
+	if (mkdtemp(dir) == NULL) {
+		printf("Bail out! no temp dir\n");
 		return 1;
 	}
 	/* the server of slow.test: a UDP socket nobody reads */
@@ -411,26 +410,10 @@ main(void)
 		printf("Bail out! no silent socket\n");
 		return 1;
 	}
-	snprintf(conf, sizeof(conf), "%s/dnsmasq.conf", dir);
-	snprintf(logf, sizeof(logf), "%s/dnsmasq.log", dir);
-	if ((f = fopen(conf, "w")) == NULL)
-		return 1;
-	fprintf(f, "port=%d\nlisten-address=127.0.0.1\nbind-interfaces\n"
-	    "no-resolv\nno-hosts\nno-poll\nlocal=/example.test/\n"
-	    "user=root\nserver=/slow.test/127.0.0.1#%d\n%s", port,
+	snprintf(extra, sizeof(extra), "server=/slow.test/127.0.0.1#%d\n%s",
 	    ntohs(sin.sin_port), zone);
-	fclose(f);
-	snprintf(portarg, sizeof(portarg), "--conf-file=%s", conf);
-	{
-		char *argv[] = { DNSMASQ, "-k", portarg, "--pid-file=",
-		    "--log-facility=-", NULL };
-
-		if (testproc_spawn(argv, logf) == -1 ||
-		    !testproc_wait_tcp(port, 5000)) {
-			printf("Bail out! dnsmasq did not start (%s)\n", logf);
-			return 1;
-		}
-	}
+	if ((port = testproc_dnsmasq(dir, extra)) == -1)
+		return 1;
 	snprintf(resolver, sizeof(resolver), "127.0.0.1@%d", port);
 	fds0 = open_fds();
 
@@ -579,8 +562,6 @@ main(void)
 	testproc_kill_all();
 	for (i = 0; i < 3; i++)
 		unlink(script[i]);
-	unlink(conf);
-	unlink(logf);
-	rmdir(dir);
+	testproc_dnsmasq_remove(dir);
 	return done_testing();
 }
