@@ -505,7 +505,8 @@ eom_go(struct session *s, enum filter_verdict v, struct filter_call *call,
 
 	if (v == FILTER_REJECT || v == FILTER_TEMPFAIL ||
 	    v == FILTER_DISCONNECT) {
-		session_log_reject(s, "END-OF-MESSAGE", call->reply, NULL, who);
+		session_log_reject(s, "END-OF-MESSAGE", call->reply,
+		    tx->nrcpts > 0 ? tx->rcpts[0].address : NULL, who);
 		session_reply_text(s, call->reply);
 		session_tx_free(s);
 		if (v == FILTER_DISCONNECT)
