@@ -15,7 +15,9 @@
  * is ignored.
  *
  * Only authenticated sessions are checked; mynetworks clients have no
- * login to bind to.
+ * login to bind to. Mail an authenticated user submits gets
+ * "Authentication-Results: <authserv_id>; auth=pass smtp.mailfrom=<sender>"
+ * (RFC 8601 2.7.4), naming the sender, never the login.
  *
  * SPDX-License-Identifier: ISC
  */
@@ -141,8 +143,34 @@ header_mismatch(const struct filter_call *call, const struct table *map,
 	return found;
 }
 
+/*
+ * add_auth_results - "auth=pass" (RFC 8601 2.7.4) for a message a logged-in
+ * user submitted; the property is the envelope sender, not the login name,
+ * which stays private (as Postfix's smtpd_sasl_authenticated_header = no)
+ */
+static void
+add_auth_results(struct filter_call *call)
+{
+	const char *sender;
+	char *value;
+
+	if (call->edits == NULL || call->tx == NULL)
+		return;
+	sender = call->tx->sender;
+	if (*sender == '\0' || strpbrk(sender, " \t\"()<>,;:\\[]") != NULL)
+		value = xasprintf("%s; auth=pass",
+		    call->conn->config->authserv_id);
+	else
+		value = xasprintf("%s; auth=pass smtp.mailfrom=%s",
+		    call->conn->config->authserv_id, sender);
+	filter_edits_add(call->edits, FILTER_EDIT_INSERT_HEADER, 0,
+	    "Authentication-Results", value);
+	free(value);
+}
+
+/* check_header_senders - From:/Sender: against the login's addresses */
 static enum filter_verdict
-sender_eom(struct filter_call *call)
+check_header_senders(struct filter_call *call)
 {
 	const struct filter_conn *conn = call->conn;
 	const struct config *cfg = conn->config;
@@ -168,11 +196,25 @@ sender_eom(struct filter_call *call)
 	return strcmp(action, "hold") == 0 ? FILTER_HOLD : FILTER_REJECT;
 }
 
+static enum filter_verdict
+sender_eom(struct filter_call *call)
+{
+	const struct filter_conn *conn = call->conn;
+	enum filter_verdict v;
+
+	v = check_header_senders(call);
+	if (v == FILTER_CONTINUE || v == FILTER_HOLD)
+		if (conn->is_authenticated && call->tx != NULL)
+			add_auth_results(call);
+	return v;
+}
+
 const struct filter_ops filter_sender = {
 	.name = "sender",
 	.stages = FILTER_STAGE_BIT(FILTER_STAGE_MAIL) |
 	    FILTER_STAGE_BIT(FILTER_STAGE_EOM),
 	.may_block = false,
+	.edits = true,
 	.cb = {
 		[FILTER_STAGE_MAIL] = sender_mail,
 		[FILTER_STAGE_EOM] = sender_eom,

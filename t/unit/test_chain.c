@@ -582,8 +582,10 @@ static const struct {
 	{ "spf after dkim", { "dkim", "spf" },
 	    "smtpd_filters: \"spf\" edits the message, so it must come "
 	    "before \"dkim\", which signs it" },
-	{ "sender after dkim (no edits)", { "relay", "dkim", "sender" },
-	    NULL },
+	{ "sender after dkim", { "relay", "dkim", "sender" },
+	    "smtpd_filters: \"sender\" edits the message, so it must come "
+	    "before \"dkim\", which signs it" },
+	{ "the issue's order", { "relay", "sender", "regex", "dkim" }, NULL },
 };
 
 static void

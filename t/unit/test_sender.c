@@ -185,10 +185,13 @@ test_filter(struct config *cfg)
 	struct filter_tx ftx;
 	struct filter_call call;
 	struct filter_message view;
+	struct filter_edits edits;
 	struct header_list hl;
 	enum filter_verdict v;
+	bool want_ar;
 	size_t i;
 
+	cfg->authserv_id = (char *)"relay.test";
 	for (i = 0; i < sizeof(mail_cases) / sizeof(*mail_cases); i++) {
 		memset(&conn, 0, sizeof(conn));
 		memset(&call, 0, sizeof(call));
@@ -226,7 +229,18 @@ test_filter(struct config *cfg)
 		call.tx = &ftx;
 		call.stage = FILTER_STAGE_EOM;
 		call.message = &view;
+		filter_edits_init(&edits);
+		call.edits = &edits;
 		v = filter_sender.cb[FILTER_STAGE_EOM](&call);
+		want_ar = v == FILTER_CONTINUE || v == FILTER_HOLD;
+		ok(want_ar ? edits.head != NULL && edits.head->next == NULL &&
+		    edits.head->kind == FILTER_EDIT_INSERT_HEADER &&
+		    strcmp(edits.head->name, "Authentication-Results") == 0 &&
+		    strcmp(edits.head->value, "relay.test; auth=pass "
+		    "smtp.mailfrom=alice@example.org") == 0 :
+		    edits.head == NULL, "eom: %s: Authentication-Results %s",
+		    eom_cases[i].name, want_ar ? "added" : "not added");
+		filter_edits_deinit(&edits);
 		is_str(filter_verdict_name(v),
 		    filter_verdict_name(eom_cases[i].want), "eom: %s: verdict",
 		    eom_cases[i].name);
