@@ -1,5 +1,8 @@
 /*
- * auth_results.c - removing forged Authentication-Results fields.
+ * auth_results.c - Authentication-Results (RFC 8601): incoming fields
+ * that claim our authserv-id are removed before any filter runs (RFC 8601
+ * section 5); the filters that add results (spf, dkim, sender) write
+ * their values through the escaping here. Owns nothing between calls.
  *
  * SPDX-License-Identifier: ISC
  */
@@ -82,4 +85,55 @@ auth_results_strip(struct buf *headers, const char *authserv_id)
 	}
 	header_list_deinit(&hl);
 	return removed;
+}
+
+/* plain - every byte is atext, "." or "@" (RFC 5322 3.2.3) */
+static bool
+plain(const char *v)
+{
+	if (*v == '\0')
+		return false;
+	for (; *v != '\0'; v++)
+		if (!isalnum((unsigned char)*v) &&
+		    strchr("!#$%&'*+-/=?^_`{|}~.@", *v) == NULL)
+			return false;
+	return true;
+}
+
+void
+auth_results_add_value(struct buf *out, const char *value)
+{
+	const char *p;
+
+	if (plain(value)) {
+		buf_append(out, value, strlen(value));
+		return;
+	}
+	buf_append(out, "\"", 1);
+	for (p = value; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			continue;
+		if (*p == '"' || *p == '\\')
+			buf_append(out, "\\", 1);
+		buf_append(out, p, 1);
+	}
+	buf_append(out, "\"", 1);
+}
+
+void
+auth_results_add_comment(struct buf *out, const char *text)
+{
+	const char *p;
+	char c;
+
+	if (*text == '\0')
+		return;
+	buf_append(out, " (", 2);
+	for (p = text; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			continue;
+		c = *p == '(' || *p == ')' || *p == '\\' ? ' ' : *p;
+		buf_append(out, &c, 1);
+	}
+	buf_append(out, ")", 1);
 }

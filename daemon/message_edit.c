@@ -31,6 +31,21 @@ name_ok(const char *name)
 	return true;
 }
 
+/*
+ * name_length - of the field name before colon, without the spaces an
+ * obsolete "Name : value" puts before it (RFC 5322 4.5.1), so that such
+ * a From: or Authentication-Results: is recognized like any other
+ */
+static size_t
+name_length(const char *p, const char *colon)
+{
+	size_t n = colon != NULL ? (size_t)(colon - p) : 0;
+
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	return n;
+}
+
 int
 header_list_parse(struct header_list *hl, const char *block, size_t len)
 {
@@ -57,8 +72,7 @@ header_list_parse(struct header_list *hl, const char *block, size_t len)
 			hl->fields = xreallocarray(hl->fields, hl->n + 1,
 			    sizeof(*hl->fields));
 			f = &hl->fields[hl->n++];
-			f->name = xstrndup(p, colon != NULL ?
-			    (size_t)(colon - p) : 0);
+			f->name = xstrndup(p, name_length(p, colon));
 			f->raw = xstrndup(p, (size_t)(eol - p + 1));
 		}
 		p = eol + 1;

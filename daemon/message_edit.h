@@ -19,7 +19,8 @@
 
 /* one header field as received: "Name: value\r\n\tfolded\r\n" */
 struct header_field {
-	char	*name;		/* owned; as written */
+	char	*name;		/* owned; as written, without spaces before
+				   the colon */
 	char	*raw;		/* owned; the whole field, CRLF-terminated */
 };
 

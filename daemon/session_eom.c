@@ -36,6 +36,12 @@
 #include "xmalloc.h"
 
 #define BODY_CHUNK	(64 * 1024)	/* body bytes per BODY callback */
+/*
+ * Bodies up to this size are filtered on the loop when no filter blocks;
+ * a larger one is read back and checked on the pool, so that body rules
+ * over a 10 MB message never hold up the loop's other sessions.
+ */
+#define CONTENT_INLINE_MAX	(256 * 1024)
 
 /* ---- the content stages ---- */
 
@@ -46,7 +52,8 @@ struct content_job {
 	struct spool_file *spool;	/* borrowed: tx->spool */
 	struct filter_call call;	/* the template; the reply comes back */
 	enum filter_verdict verdict;
-	const char	*who;
+	const char	*who;		/* lent: the deciding filter's name */
+	char		 hold_reply[512];	/* the first HOLD's reply */
 };
 
 /*
@@ -55,13 +62,16 @@ struct content_job {
  * anything else but CONTINUE decides. True when the stages must stop.
  */
 static bool
-decided(struct content_job *j, enum filter_verdict v, const char *who)
+decided(struct content_job *j, enum filter_verdict v, const char *who,
+    const struct filter_call *call)
 {
 	if (v == FILTER_CONTINUE || (v == FILTER_HOLD &&
 	    j->verdict == FILTER_HOLD))
 		return false;
 	j->verdict = v;
 	j->who = who;
+	if (v == FILTER_HOLD)
+		memcpy(j->hold_reply, call->reply, sizeof(j->hold_reply));
 	return v != FILTER_HOLD;
 }
 
@@ -95,7 +105,7 @@ run_headers(struct content_job *j, struct filter_call *call)
 		call->arg = hl.fields[i].name;
 		call->value = header_field_value(&hl.fields[i], &value);
 		v = chain_run(j->ctx, call, &who);
-		stop = decided(j, v, who);
+		stop = decided(j, v, who, call);
 	}
 	call->arg = call->value = NULL;
 	buf_deinit(&value);
@@ -105,7 +115,7 @@ run_headers(struct content_job *j, struct filter_call *call)
 		call->stage = FILTER_STAGE_EOH;
 		call->message = &view;
 		v = chain_run(j->ctx, call, &who);
-		stop = decided(j, v, who);
+		stop = decided(j, v, who, call);
 		call->message = NULL;
 	}
 	header_list_deinit(&hl);
@@ -132,7 +142,7 @@ run_body(struct content_job *j, struct filter_call *call)
 			log_warnx("%s: %s", spool_file_queue_id(j->spool), error);
 			snprintf(call->reply, sizeof(call->reply),
 			    "451 4.3.0 Error: queue file read error");
-			stop = decided(j, FILTER_TEMPFAIL, NULL);
+			stop = decided(j, FILTER_TEMPFAIL, NULL, call);
 			break;
 		}
 		if (got == 0)
@@ -140,7 +150,7 @@ run_body(struct content_job *j, struct filter_call *call)
 		call->chunk = chunk;
 		call->chunk_len = got;
 		v = chain_run(j->ctx, call, &who);
-		stop = decided(j, v, who);
+		stop = decided(j, v, who, call);
 		off += got;
 	}
 	call->chunk = NULL;
@@ -174,7 +184,7 @@ run_eom(struct content_job *j, struct filter_call *call,
 	call->edits = edits;
 	/* two statements: who is set by the call, not before it */
 	v = chain_run_eom(j->ctx, call, &view, &who);
-	(void)decided(j, v, who);
+	(void)decided(j, v, who, call);
 	header_list_deinit(&hl);
 	if (view.body != NULL) {
 		buf_deinit(view.body);
@@ -194,7 +204,10 @@ content_work(void *arg)
 	j->who = NULL;
 	if (!run_headers(j, &call) && !run_body(j, &call))
 		run_eom(j, &call, edits);
-	memcpy(j->call.reply, call.reply, sizeof(call.reply));
+	if (j->verdict == FILTER_HOLD)
+		memcpy(j->call.reply, j->hold_reply, sizeof(j->hold_reply));
+	else
+		memcpy(j->call.reply, call.reply, sizeof(call.reply));
 }
 
 static void eom_go(struct session *, enum filter_verdict,
@@ -252,7 +265,9 @@ session_eom(struct session *s)
 	session_filter_call_init(s, &j->call, FILTER_STAGE_EOM);
 	filter_edits_deinit(&tx->edits);
 	j->call.edits = &tx->edits;
-	if (!content_may_block(s->rt->chain)) {
+	if (!content_may_block(s->rt->chain) &&
+	    (tx->data.size <= CONTENT_INLINE_MAX ||
+	    !chain_has_stage(s->rt->chain, FILTER_STAGE_BODY))) {
 		content_work(j);
 		eom_go(s, j->verdict, &j->call, j->who);
 		free(j);
@@ -495,6 +510,21 @@ add_received(struct session *s, struct buf *out)
 		    tx->queue_id);
 }
 
+/* log_hold - why a filter held the message (its reply text, its name) */
+static void
+log_hold(struct session *s, const struct filter_call *call, const char *who)
+{
+	struct transaction *tx = s->tx;
+	char why[sizeof(call->reply)];
+
+	log_escape(why, sizeof(why), call->reply[0] != '\0' ? call->reply :
+	    "held");
+	log_info("%s: hold: END-OF-MESSAGE from %s: %s; from=<%s> to=<%s>%s%s",
+	    tx->queue_id, s->ident, why, tx->sender,
+	    tx->nrcpts > 0 ? tx->rcpts[0].address : "",
+	    who != NULL ? " filter=" : "", who != NULL ? who : "");
+}
+
 static void
 eom_go(struct session *s, enum filter_verdict v, struct filter_call *call,
     const char *who)
@@ -526,6 +556,9 @@ eom_go(struct session *s, enum filter_verdict v, struct filter_call *call,
 		return;
 	}
 	if (apply_edits(s, &new_body) == -1) {
+		session_log_reject(s, "END-OF-MESSAGE",
+		    "451 4.3.0 Error: filter edits failed",
+		    tx->nrcpts > 0 ? tx->rcpts[0].address : NULL, NULL);
 		session_reply(s, "451 4.3.0 Error: filter edits failed");
 		session_tx_free(s);
 		session_set_state(s, SMTP_STATE_READY);
@@ -536,6 +569,8 @@ eom_go(struct session *s, enum filter_verdict v, struct filter_call *call,
 	j->new_body = new_body;
 	j->target = v == FILTER_HOLD || tx->final == FILTER_HOLD ?
 	    SPOOL_HOLD : SPOOL_QUEUE;
+	if (v == FILTER_HOLD)
+		log_hold(s, call, who);
 	buf_init(&j->headers, 0);
 	add_received(s, &j->headers);
 	buf_append(&j->headers, tx->data.headers.data, tx->data.headers.len);

@@ -279,7 +279,7 @@ run_link(struct chain_tx *tx, size_t i, struct filter_call *call,
  */
 static void
 view_apply(struct filter_message *view, const struct filter_call *call,
-    struct filter_edit *first)
+    struct filter_edit *first, const char *name)
 {
 	struct filter_edits sub;
 	struct edit_envelope env;
@@ -295,7 +295,12 @@ view_apply(struct filter_message *view, const struct filter_call *call,
 	for (i = 0; i < env.nrcpts; i++)
 		env.rcpts[i] = xstrdup(call->tx->rcpts[i].address);
 	if (message_edit_apply(&sub, view->headers, &env, &body,
-	    &error) == 0 && body != NULL) {
+	    &error) == -1)
+		/* the commit refuses the same edits; say whose they were */
+		log_warnx("%s: filter %s: edits refused: %s",
+		    call->tx != NULL && call->tx->queue_id != NULL ?
+		    call->tx->queue_id : "NOQUEUE", name, error);
+	else if (body != NULL) {
 		if (view->body != NULL) {
 			buf_deinit(view->body);
 			free(view->body);
@@ -337,7 +342,8 @@ run_stage(struct chain_tx *tx, struct filter_call *call,
 		before = call->edits != NULL ? call->edits->tail : NULL;
 		v = run_link(tx, i, call, &hold, hold_reply);
 		if (view != NULL && before != NULL && *before != NULL)
-			view_apply(view, call, *before);
+			view_apply(view, call, *before,
+			    c->links[i].ops->name);
 		if (v == FILTER_CONTINUE)
 			continue;
 		*filter_r = c->links[i].ops->name;

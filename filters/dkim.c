@@ -29,6 +29,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth_results.h"
 #include "buf.h"
 #include "config/config.h"
 #include "dkim.h"
@@ -348,14 +349,16 @@ results(struct dkim_instance *in, struct dkim_tx *t)
 	if (n == 0)
 		buf_append(&out, "; dkim=none", 11);
 	for (i = 0; i < n; i++) {
-		char *one = xasprintf(";\r\n\tdkim=%s%s%s%s header.d=%s "
-		    "header.s=%s header.b=%s", dkim_result_name(r[i].result),
-		    *r[i].reason != '\0' ? " (" : "", r[i].reason,
-		    *r[i].reason != '\0' ? ")" : "", r[i].domain,
-		    r[i].selector, r[i].b_prefix);
-
-		buf_append(&out, one, strlen(one));
-		free(one);
+		buf_append(&out, ";\r\n\tdkim=", 9);
+		buf_append(&out, dkim_result_name(r[i].result),
+		    strlen(dkim_result_name(r[i].result)));
+		auth_results_add_comment(&out, r[i].reason);
+		buf_append(&out, " header.d=", 10);
+		auth_results_add_value(&out, r[i].domain);
+		buf_append(&out, " header.s=", 10);
+		auth_results_add_value(&out, r[i].selector);
+		buf_append(&out, " header.b=", 10);
+		auth_results_add_value(&out, r[i].b_prefix);
 	}
 	value = xstrdup(buf_cstr(&out));
 	buf_deinit(&out);

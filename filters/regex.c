@@ -190,6 +190,23 @@ add_bcc(struct regex_tx *t, const char *addr)
 }
 
 /*
+ * bad_address - a REDIRECT or BCC target that is not user@domain (logged;
+ * Postfix skips such a target with a warning too)
+ */
+static bool
+bad_address(const struct regex_tx *t, const struct regex_action *a)
+{
+	const char *at = strrchr(a->text, '@');
+
+	if (at != NULL && at != a->text && at[1] != '\0' &&
+	    strpbrk(a->text, " \t<>,;") == NULL)
+		return false;
+	log_warnx("%s: %s: \"%s\" is not an address; ignored",
+	    queue_id(t->call), regex_action_name(a->kind), a->text);
+	return true;
+}
+
+/*
  * take - the actions every input class shares. Returns false for the
  * header edits (PREPEND, REPLACE, IGNORE, STRIP), which the caller
  * applies where it can.
@@ -214,11 +231,15 @@ take(struct regex_tx *t, const struct regex_action *a)
 		t->hold = true;
 		return true;
 	case REGEX_REDIRECT:
-		if (t->redirect == NULL)
+		if (!bad_address(t, a)) {
+			/* the last one wins, as in Postfix */
+			free(t->redirect);
 			t->redirect = xstrdup(a->text);
+		}
 		return true;
 	case REGEX_BCC:
-		add_bcc(t, a->text);
+		if (!bad_address(t, a))
+			add_bcc(t, a->text);
 		return true;
 	case REGEX_PREPEND:
 	case REGEX_REPLACE:
@@ -626,6 +647,18 @@ header_edits(struct regex_tx *t, struct filter_call *call)
 	sim_deinit(&sim);
 }
 
+/* is_recipient - addr is already a recipient (one copy is enough) */
+static bool
+is_recipient(const struct filter_tx *tx, const char *addr)
+{
+	size_t i;
+
+	for (i = 0; i < tx->nrcpts; i++)
+		if (strcasecmp(tx->rcpts[i].address, addr) == 0)
+			return true;
+	return false;
+}
+
 /* envelope_edits - REDIRECT and BCC as recipient edits */
 static void
 envelope_edits(struct regex_tx *t, struct filter_call *call)
@@ -643,8 +676,11 @@ envelope_edits(struct regex_tx *t, struct filter_call *call)
 				    call->tx->rcpts[i].address);
 	}
 	for (i = 0; i < t->nbcc; i++)
-		filter_edits_add(call->edits, FILTER_EDIT_ADD_RCPT, 0, NULL,
-		    t->bcc[i]);
+		if (!is_recipient(call->tx, t->bcc[i]) &&
+		    (t->redirect == NULL ||
+		    strcasecmp(t->redirect, t->bcc[i]) != 0))
+			filter_edits_add(call->edits, FILTER_EDIT_ADD_RCPT, 0,
+			    NULL, t->bcc[i]);
 }
 
 static enum filter_verdict

@@ -29,6 +29,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth_results.h"
+#include "buf.h"
 #include "config/config.h"
 #include "filter.h"
 #include "log.h"
@@ -188,14 +190,16 @@ apply_action(struct filter_call *call, struct spf_tx *t, const char *action,
 	snprintf(why, sizeof(why), "%s", *a->explanation != '\0' ?
 	    a->explanation : a->comment);
 	printable(why);
+	if (strcmp(action, "reject") == 0 && a->result == SPF_RES_TEMPERROR) {
+		/* a temporary error can only be refused for now */
+		filter_set_reply(call, "451", "4.7.24",
+		    "SPF temporary error: %s", why);
+		return FILTER_TEMPFAIL;
+	}
 	if (strcmp(action, "reject") == 0) {
-		if (a->result == SPF_RES_TEMPERROR)
-			filter_set_reply(call, "451", "4.7.24",
-			    "SPF temporary error: %s", why);
-		else
-			filter_set_reply(call, "550", a->result ==
-			    SPF_RES_PERMERROR ? "5.7.24" : "5.7.23",
-			    "SPF %s: %s", spf_result_name(a->result), why);
+		filter_set_reply(call, "550", a->result == SPF_RES_PERMERROR ?
+		    "5.7.24" : "5.7.23", "SPF %s: %s",
+		    spf_result_name(a->result), why);
 		return FILTER_REJECT;
 	}
 	if (strcmp(action, "tempfail") == 0) {
@@ -209,27 +213,29 @@ apply_action(struct filter_call *call, struct spf_tx *t, const char *action,
 	return FILTER_CONTINUE;
 }
 
-/* needs_quotes - an RFC 8601 pvalue that is not a plain token/address */
-static bool
-needs_quotes(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s <= ' ' || (unsigned char)*s > '~' ||
-		    strchr("()<>,;:\\\"[]", *s) != NULL)
-			return true;
-	return false;
-}
-
+/* results_value - the Authentication-Results value, owned */
 static char *
 results_value(const char *authserv_id, const struct spf_answer *a,
     const struct spf_query *q)
 {
-	const char *prop = *q->sender != '\0' ? "mailfrom" : "helo";
-	const char *val = *q->sender != '\0' ? q->sender : q->helo;
-	const char *quote = needs_quotes(val) ? "\"" : "";
+	struct buf out;
+	char *value;
 
-	return xasprintf("%s; spf=%s smtp.%s=%s%s%s", authserv_id,
-	    spf_result_name(a->result), prop, quote, val, quote);
+	buf_init(&out, 0);
+	buf_append(&out, authserv_id, strlen(authserv_id));
+	buf_append(&out, "; spf=", 6);
+	buf_append(&out, spf_result_name(a->result),
+	    strlen(spf_result_name(a->result)));
+	if (*q->sender != '\0') {
+		buf_append(&out, " smtp.mailfrom=", 15);
+		auth_results_add_value(&out, q->sender);
+	} else {
+		buf_append(&out, " smtp.helo=", 11);
+		auth_results_add_value(&out, q->helo);
+	}
+	value = xstrdup(buf_cstr(&out));
+	buf_deinit(&out);
+	return value;
 }
 
 static enum filter_verdict

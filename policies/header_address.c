@@ -3,10 +3,11 @@
  * Sender:, RFC 5322 3.4): mailboxes with or without display names,
  * groups, comments, quoted strings and obsolete routes.
  *
- * What the sender policy needs is the set of addr-specs a mail reader
- * would show as the author, so the parser is lenient the way readers
- * are: whatever stands in angle brackets is the address; a bare word with
- * an "@" is one too.
+ * What the sender policy needs is every addr-spec a mail reader could
+ * show as the author, so the parser is lenient the way readers are and
+ * errs towards finding more: whatever stands in angle brackets is an
+ * address (each of two in one mailbox), a bare word with an "@" is one
+ * too, also after the brackets ("<a@x.test>b@y.test").
  *
  * SPDX-License-Identifier: ISC
  */
@@ -23,8 +24,9 @@
 
 struct scan {
 	const char *p, *end;
-	struct buf word;	/* the current mailbox's text outside <> */
+	struct buf word;	/* the current mailbox's text before <> */
 	struct buf angle;	/* inside <> */
+	struct buf after;	/* after <>: "<a@x>b@y" hides a second one */
 	bool	 in_angle;
 	bool	 had_angle;
 	char	**out;		/* owned by the caller once returned */
@@ -61,12 +63,14 @@ emit(struct scan *sc, const char *addr, size_t len)
 static void
 end_mailbox(struct scan *sc)
 {
-	if (sc->had_angle)
+	if (sc->had_angle) {
 		emit(sc, sc->angle.data, sc->angle.len);
-	else
+		emit(sc, sc->after.data, sc->after.len);
+	} else
 		emit(sc, sc->word.data, sc->word.len);
 	buf_reset(&sc->word);
 	buf_reset(&sc->angle);
+	buf_reset(&sc->after);
 	sc->had_angle = sc->in_angle = false;
 }
 
@@ -122,9 +126,11 @@ header_addresses(const char *value, size_t len, char ***addrs_r)
 	sc.end = value + len;
 	buf_init(&sc.word, 0);
 	buf_init(&sc.angle, 0);
+	buf_init(&sc.after, 0);
 	while (sc.p < sc.end) {
 		c = *sc.p;
-		b = sc.in_angle ? &sc.angle : &sc.word;
+		b = sc.in_angle ? &sc.angle : sc.had_angle ? &sc.after :
+		    &sc.word;
 		if (c == '(') {
 			skip_comment(&sc);
 			continue;
@@ -135,6 +141,9 @@ header_addresses(const char *value, size_t len, char ***addrs_r)
 		}
 		sc.p++;
 		if (c == '<' && !sc.in_angle) {
+			/* a second <...> in one mailbox: both count */
+			if (sc.had_angle)
+				emit(&sc, sc.angle.data, sc.angle.len);
 			sc.in_angle = sc.had_angle = true;
 			buf_reset(&sc.angle);
 		} else if (c == '>' && sc.in_angle)
@@ -145,18 +154,17 @@ header_addresses(const char *value, size_t len, char ***addrs_r)
 			end_mailbox(&sc);
 		else if (c == '\r' || c == '\n')
 			continue;
-		else if (isspace((unsigned char)c) && !sc.in_angle &&
-		    !sc.had_angle) {
-			/* "John Doe" without <>: words are a display name */
-			if (sc.word.len == 0 ||
-			    memchr(sc.word.data, '@', sc.word.len) == NULL)
-				buf_reset(&sc.word);
+		else if (isspace((unsigned char)c) && !sc.in_angle) {
+			/* words without "@" are a display name */
+			if (b->len == 0 || memchr(b->data, '@', b->len) == NULL)
+				buf_reset(b);
 		} else
 			buf_append(b, &c, 1);
 	}
 	end_mailbox(&sc);
 	buf_deinit(&sc.word);
 	buf_deinit(&sc.angle);
+	buf_deinit(&sc.after);
 	*addrs_r = sc.out;
 	return sc.n;
 }

@@ -30,6 +30,7 @@
 #include <strings.h>
 
 #include "address.h"
+#include "auth_results.h"
 #include "buf.h"
 #include "config/config.h"
 #include "filter.h"
@@ -151,21 +152,21 @@ header_mismatch(const struct filter_call *call, const struct table *map,
 static void
 add_auth_results(struct filter_call *call)
 {
-	const char *sender;
-	char *value;
+	struct buf value;
 
 	if (call->edits == NULL || call->tx == NULL)
 		return;
-	sender = call->tx->sender;
-	if (*sender == '\0' || strpbrk(sender, " \t\"()<>,;:\\[]") != NULL)
-		value = xasprintf("%s; auth=pass",
-		    call->conn->config->authserv_id);
-	else
-		value = xasprintf("%s; auth=pass smtp.mailfrom=%s",
-		    call->conn->config->authserv_id, sender);
+	buf_init(&value, 0);
+	buf_append(&value, call->conn->config->authserv_id,
+	    strlen(call->conn->config->authserv_id));
+	buf_append(&value, "; auth=pass", 11);
+	if (*call->tx->sender != '\0') {
+		buf_append(&value, " smtp.mailfrom=", 15);
+		auth_results_add_value(&value, call->tx->sender);
+	}
 	filter_edits_add(call->edits, FILTER_EDIT_INSERT_HEADER, 0,
-	    "Authentication-Results", value);
-	free(value);
+	    "Authentication-Results", buf_cstr(&value));
+	buf_deinit(&value);
 }
 
 /* check_header_senders - From:/Sender: against the login's addresses */

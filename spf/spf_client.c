@@ -41,7 +41,6 @@
 #include "xmalloc.h"
 
 #define SPF_POOL_MAX_HELPERS	64
-#define SPF_POOL_GRACE_MS	1000	/* after SIGTERM, before SIGKILL */
 
 struct spf_helper {
 	pid_t	 pid;		/* 0: not running */
@@ -347,40 +346,17 @@ void
 spf_pool_free(struct spf_pool **poolp)
 {
 	struct spf_pool *pool = *poolp;
-	struct spf_helper *h;
-	unsigned i, left;
-	int waited;
-	pid_t r;
+	unsigned i;
 
 	if (pool == NULL)
 		return;
 	*poolp = NULL;
-	/* EOF and SIGTERM to all first, so that they exit in parallel */
-	for (i = 0; i < pool->max_helpers; i++) {
-		h = &pool->helpers[i];
-		if (h->fd != -1) {
-			close(h->fd);
-			h->fd = -1;
-		}
-		if (h->pid > 0)
-			(void)kill(h->pid, SIGTERM);
-	}
-	for (waited = 0; waited <= SPF_POOL_GRACE_MS; waited += 10) {
-		left = 0;
-		for (i = 0; i < pool->max_helpers; i++) {
-			h = &pool->helpers[i];
-			if (h->pid <= 0)
-				continue;
-			r = waitpid(h->pid, NULL, WNOHANG);
-			if (r == h->pid || (r == -1 && errno == ECHILD))
-				h->pid = 0;
-			else
-				left++;
-		}
-		if (left == 0)
-			break;
-		usleep(10000);
-	}
+	/*
+	 * SIGKILL at once: a helper holds nothing worth a grace period, and
+	 * this may run on an event loop (the last session of an old
+	 * configuration), which must not sleep. Reaping a killed process
+	 * takes the kernel microseconds.
+	 */
 	for (i = 0; i < pool->max_helpers; i++)
 		helper_stop(&pool->helpers[i]);
 	pthread_mutex_destroy(&pool->lock);
@@ -420,28 +396,44 @@ is_dot_atom(const char *s)
 	return !prev_dot;
 }
 
-/* add_pair - "key=value;" with value quoted unless it is a dot-atom */
+/*
+ * add_pair - "key=value;" with value quoted unless it is a dot-atom,
+ * after a fold when the line would pass 78 characters: a long HELO name
+ * must not make the field longer than a header line may be
+ */
 static void
 add_pair(struct buf *b, const char *key, const char *value)
 {
-	const char *p;
+	struct buf pair;
+	const char *p, *nl;
+	size_t line;
 
-	buf_printf(b, " %s=", key);
-	if (is_dot_atom(value)) {
-		buf_printf(b, "%s;", value);
-		return;
+	buf_init(&pair, 0);
+	buf_printf(&pair, "%s=", key);
+	if (is_dot_atom(value))
+		buf_printf(&pair, "%s;", value);
+	else {
+		buf_append(&pair, "\"", 1);
+		for (p = value; *p != '\0'; p++) {
+			/* quoted-string (RFC 5322 3.2.4): escape, no controls */
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				continue;
+			if (*p == '"' || *p == '\\')
+				buf_append(&pair, "\\", 1);
+			buf_append(&pair, p, 1);
+		}
+		buf_append(&pair, "\";", 2);
 	}
-	buf_append(b, "\"", 1);
-	for (p = value; *p != '\0'; p++) {
-		/* quoted-string (RFC 5322 3.2.4): escape, drop controls */
-		if (*p == '"' || *p == '\\')
-			buf_append(b, "\\", 1);
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			continue;
-		buf_append(b, p, 1);
-	}
-	buf_append(b, "\";", 2);
+	nl = b->len > 0 ? memrchr(b->data, '\n', b->len) : NULL;
+	line = nl != NULL ? b->len - (size_t)(nl + 1 - b->data) :
+	    b->len + sizeof("Received-SPF: ") - 1;
+	buf_append_str(b, line + 1 + pair.len > 78 ? "\r\n\t" : " ");
+	buf_append(b, pair.data, pair.len);
+	buf_deinit(&pair);
 }
+
+/* longest comment copied into Received-SPF (it goes on the first line) */
+#define SPF_COMMENT_MAX	200
 
 /* add_comment - "(text)" with parentheses and backslashes escaped */
 static void
@@ -449,12 +441,14 @@ add_comment(struct buf *b, const char *text)
 {
 	const char *p;
 
+	size_t n = 0;
+
 	buf_append(b, " (", 2);
-	for (p = text; *p != '\0'; p++) {
-		if (*p == '(' || *p == ')' || *p == '\\')
-			buf_append(b, "\\", 1);
+	for (p = text; *p != '\0' && n < SPF_COMMENT_MAX; p++, n++) {
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			continue;
+		if (*p == '(' || *p == ')' || *p == '\\')
+			buf_append(b, "\\", 1);
 		buf_append(b, p, 1);
 	}
 	buf_append(b, ")", 1);

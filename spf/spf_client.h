@@ -65,7 +65,7 @@ struct spf_pool;
  */
 struct spf_pool *spf_pool_new(const struct spf_pool_params *,
 	    char **error_r);
-/* spf_pool_free - stop every helper (SIGTERM, then reap) */
+/* spf_pool_free - stop every helper (SIGKILL, then reap: no waiting) */
 void	spf_pool_free(struct spf_pool **);
 /*
  * spf_pool_check - the result for q, in *a. Never fails: helper trouble

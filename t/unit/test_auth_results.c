@@ -38,8 +38,54 @@ static const struct {
 	    "X: 1\r\nX: 2\r\n", 2 },
 	{ "no such field", "Subject: Authentication-Results: relay.test\r\n",
 	    "Subject: Authentication-Results: relay.test\r\n", 0 },
+	{ "space before the colon", "Authentication-Results : relay.test; "
+	    "dkim=pass\r\nX: y\r\n", "X: y\r\n", 1 },
 	{ "empty block", "", "", 0 },
 };
+
+static const struct {
+	const char *value, *want;
+} value_cases[] = {
+	{ "alice@example.org", "alice@example.org" },
+	{ "example.org", "example.org" },
+	{ "a+b=c@x.test", "a+b=c@x.test" },
+	{ "\"x;dkim=pass header.d=paypal.com\"@evil.test",
+	    "\"\\\"x;dkim=pass header.d=paypal.com\\\"@evil.test\"" },
+	{ "a b@x", "\"a b@x\"" },
+	{ "back\\slash", "\"back\\\\slash\"" },
+	{ "cr\r\nlf", "\"crlf\"" },
+	{ "", "\"\"" },
+	{ "(comment)", "\"(comment)\"" },
+};
+
+static const struct {
+	const char *text, *want;
+} comment_cases[] = {
+	{ "bad signature", " (bad signature)" },
+	{ "x) dkim=pass (y", " (x  dkim=pass  y)" },
+	{ "a\\b\r\n", " (a b)" },
+	{ "", "" },
+};
+
+static void
+test_values(void)
+{
+	struct buf b;
+	size_t i;
+
+	for (i = 0; i < sizeof(value_cases) / sizeof(*value_cases); i++) {
+		buf_init(&b, 0);
+		auth_results_add_value(&b, value_cases[i].value);
+		is_str(buf_cstr(&b), value_cases[i].want, "value %zu", i);
+		buf_deinit(&b);
+	}
+	for (i = 0; i < sizeof(comment_cases) / sizeof(*comment_cases); i++) {
+		buf_init(&b, 0);
+		auth_results_add_comment(&b, comment_cases[i].text);
+		is_str(buf_cstr(&b), comment_cases[i].want, "comment %zu", i);
+		buf_deinit(&b);
+	}
+}
 
 int
 main(void)
@@ -47,6 +93,7 @@ main(void)
 	struct buf b;
 	size_t i, n;
 
+	test_values();
 	for (i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
 		buf_init(&b, 0);
 		buf_append(&b, cases[i].in, strlen(cases[i].in));

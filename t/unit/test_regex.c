@@ -216,6 +216,13 @@ static const struct mcase {
 	    "", NULL, "audit@example.org" },
 	{ "bcc", H "Subject: copy me\r\n\r\nx\r\n", FILTER_CONTINUE, "", NULL,
 	    RCPTS ",archive@example.org" },
+	{ "the last redirect wins", H "X-Redirect-A: 1\r\nX-Redirect-B: 1\r\n"
+	    "\r\nx\r\n", FILTER_CONTINUE, "", NULL, "second@example.org" },
+	{ "a redirect without a domain is ignored",
+	    H "X-Bad-Redirect: 1\r\n\r\nx\r\n", FILTER_CONTINUE, "", NULL,
+	    NULL },
+	{ "bcc to a recipient adds no copy", H "X-Bcc-Existing: 1\r\n\r\nx\r\n",
+	    FILTER_CONTINUE, "", NULL, NULL },
 	{ "dunno stops at the first match", H "Subject: dunno\r\n\r\nx\r\n",
 	    FILTER_CONTINUE, "", NULL, NULL },
 	{ "unknown action ignored", H "Subject: bogus action\r\n\r\nx\r\n",

@@ -50,6 +50,13 @@ static const struct {
 	{ "folded inside a quoted local part", "\"a\r\n b\"@example.org",
 	    "\"a b\"@example.org" },
 	{ "no address", "Alice", "" },
+	{ "two angle addresses", "<bob@other.org> <alice@example.org>",
+	    "bob@other.org|alice@example.org" },
+	{ "address after the angle", "<alice@example.org>bob@other.org",
+	    "alice@example.org|bob@other.org" },
+	{ "address after the angle, spaced",
+	    "Alice <alice@example.org> bob@other.org",
+	    "alice@example.org|bob@other.org" },
 	{ "empty", "", "" },
 	{ "unterminated angle", "Alice <alice@example.org",
 	    "alice@example.org" },
@@ -173,6 +180,13 @@ static const struct {
 	{ "folded From", "reject", "From: Bob\r\n <bob@example.org>\r\n",
 	    FILTER_REJECT, "550 5.7.1 From: header address "
 	    "<bob@example.org> not owned by user alice" },
+	{ "two addresses, first foreign", "reject",
+	    "From: <bob@other.org> <alice@example.org>\r\n", FILTER_REJECT,
+	    "550 5.7.1 From: header address <bob@other.org> not owned by "
+	    "user alice" },
+	{ "space before the colon", "reject", "From : bob@other.org\r\n",
+	    FILTER_REJECT, "550 5.7.1 From: header address <bob@other.org> "
+	    "not owned by user alice" },
 	{ "lower-case name", "reject", "from: bob@example.org\r\n",
 	    FILTER_REJECT, "550 5.7.1 from: header address "
 	    "<bob@example.org> not owned by user alice" },

@@ -342,6 +342,40 @@ static const struct rv_case rv_cases[] = {
 	  "receiver=mx.postern.test; identity=helo" },
 };
 
+/* lines_within - every line of a folded value is at most max long */
+static bool
+lines_within(const char *v, size_t max)
+{
+	size_t n;
+
+	for (;;) {
+		n = strcspn(v, "\r\n");
+		if (n > max)
+			return false;
+		v += n;
+		if (*v == '\0')
+			return true;
+		v += strspn(v, "\r\n");
+	}
+}
+
+/* unfold - "\r\n\t" becomes " " (in place) */
+static void
+unfold(char *v)
+{
+	char *r, *w;
+
+	for (r = w = v; *r != '\0'; r++) {
+		if (r[0] == '\r' && r[1] == '\n' && r[2] == '\t') {
+			*w++ = ' ';
+			r += 2;
+			continue;
+		}
+		*w++ = *r;
+	}
+	*w = '\0';
+}
+
 int
 main(void)
 {
@@ -382,8 +416,35 @@ main(void)
 		snprintf(a.comment, sizeof(a.comment), "%s",
 		    rv_cases[i].comment);
 		rv = spf_received_value(&rv_cases[i].q, &a, RECEIVER);
+		ok(lines_within(rv, 998 - strlen("Received-SPF: ")),
+		    "Received-SPF: %s: lines within 998", rv_cases[i].name);
+		unfold(rv);
 		is_str(rv, rv_cases[i].want, "Received-SPF: %s",
 		    rv_cases[i].name);
+		free(rv);
+	}
+	{
+		/*
+		 * a HELO of 500 characters and a sender of 400: one line
+		 * would pass 998, the folded field does not
+		 */
+		struct spf_query q = { "192.0.2.5", NULL, NULL, "mailfrom" };
+		char helo[501], sender[420];
+
+		memset(helo, 'h', 500);
+		helo[500] = '\0';
+		memset(sender, 's', 400);
+		snprintf(sender + 400, sizeof(sender) - 400, "@example.test");
+		q.helo = helo;
+		q.sender = sender;
+		memset(&a, 0, sizeof(a));
+		a.result = SPF_RES_NONE;
+		memset(a.comment, 'c', sizeof(a.comment) - 1);
+		a.comment[sizeof(a.comment) - 1] = '\0';
+		rv = spf_received_value(&q, &a, RECEIVER);
+		ok(strlen(rv) > 998 && lines_within(rv, 998 -
+		    strlen("Received-SPF: ")), "Received-SPF: long HELO, "
+		    "sender and comment: folded into lines within 998");
 		free(rv);
 	}
 	{
