@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "auth_results.h"
@@ -279,6 +280,66 @@ session_eom(struct session *s)
 
 /* ---- edits ---- */
 
+/* already_listed - addr is one of the first n (copies are sent once) */
+static bool
+already_listed(const struct tx_rcpt *rcpts, size_t n, const char *addr)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcasecmp(rcpts[i].address, addr) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * take_recipients - the edited recipient list becomes the transaction's;
+ * recipients that stay keep their DSN parameters, duplicates go
+ */
+static void
+take_recipients(struct transaction *tx, struct edit_envelope *env)
+{
+	struct tx_rcpt *rcpts;
+	size_t i, k, n = 0;
+
+	rcpts = xcalloc(env->nrcpts + 1, sizeof(*rcpts));
+	for (i = 0; i < env->nrcpts; i++) {
+		if (already_listed(rcpts, n, env->rcpts[i]))
+			continue;
+		rcpts[n].address = env->rcpts[i];
+		env->rcpts[i] = NULL;
+		for (k = 0; k < tx->nrcpts; k++) {
+			if (tx->rcpts[k].address == NULL ||
+			    strcmp(tx->rcpts[k].address, rcpts[n].address) != 0)
+				continue;
+			rcpts[n].orcpt = tx->rcpts[k].orcpt;
+			rcpts[n].notify = tx->rcpts[k].notify;
+			rcpts[n].notify_text = tx->rcpts[k].notify_text;
+			tx->rcpts[k].orcpt = NULL;
+			tx->rcpts[k].notify_text = NULL;
+			free(tx->rcpts[k].address);
+			tx->rcpts[k].address = NULL;
+			break;
+		}
+		n++;
+	}
+	for (k = 0; k < tx->nrcpts; k++) {
+		free(tx->rcpts[k].address);
+		free(tx->rcpts[k].orcpt);
+		free(tx->rcpts[k].notify_text);
+	}
+	free(tx->rcpts);
+	tx->rcpts = rcpts;
+	tx->nrcpts = n;
+	free(tx->frcpts);
+	tx->frcpts = xcalloc(n + 1, sizeof(*tx->frcpts));
+	for (i = 0; i < n; i++) {
+		tx->frcpts[i].address = tx->rcpts[i].address;
+		tx->frcpts[i].orcpt = tx->rcpts[i].orcpt;
+		tx->frcpts[i].notify = tx->rcpts[i].notify_text;
+	}
+}
+
 /*
  * apply_edits - header and envelope edits to the transaction; a body
  * replacement goes to *body_r for the commit job. -1 (logged) if the
@@ -290,9 +351,8 @@ apply_edits(struct session *s, struct buf **body_r)
 	struct transaction *tx = s->tx;
 	struct header_list hl;
 	struct edit_envelope env;
-	struct tx_rcpt *rcpts;
 	const char *error;
-	size_t i, k;
+	size_t i;
 	int rc;
 
 	*body_r = NULL;
@@ -317,41 +377,7 @@ apply_edits(struct session *s, struct buf **body_r)
 		free(tx->sender);
 		tx->sender = env.sender;
 		env.sender = NULL;
-		/* recipients that stay keep their DSN parameters */
-		rcpts = xcalloc(env.nrcpts, sizeof(*rcpts));
-		for (i = 0; i < env.nrcpts; i++) {
-			rcpts[i].address = env.rcpts[i];
-			env.rcpts[i] = NULL;
-			for (k = 0; k < tx->nrcpts; k++) {
-				if (tx->rcpts[k].address == NULL ||
-				    strcmp(tx->rcpts[k].address,
-				    rcpts[i].address) != 0)
-					continue;
-				rcpts[i].orcpt = tx->rcpts[k].orcpt;
-				rcpts[i].notify = tx->rcpts[k].notify;
-				rcpts[i].notify_text = tx->rcpts[k].notify_text;
-				tx->rcpts[k].orcpt = NULL;
-				tx->rcpts[k].notify_text = NULL;
-				free(tx->rcpts[k].address);
-				tx->rcpts[k].address = NULL;
-				break;
-			}
-		}
-		for (k = 0; k < tx->nrcpts; k++) {
-			free(tx->rcpts[k].address);
-			free(tx->rcpts[k].orcpt);
-			free(tx->rcpts[k].notify_text);
-		}
-		free(tx->rcpts);
-		tx->rcpts = rcpts;
-		tx->nrcpts = env.nrcpts;
-		free(tx->frcpts);
-		tx->frcpts = xcalloc(tx->nrcpts, sizeof(*tx->frcpts));
-		for (i = 0; i < tx->nrcpts; i++) {
-			tx->frcpts[i].address = tx->rcpts[i].address;
-			tx->frcpts[i].orcpt = tx->rcpts[i].orcpt;
-			tx->frcpts[i].notify = tx->rcpts[i].notify_text;
-		}
+		take_recipients(tx, &env);
 	}
 	header_list_deinit(&hl);
 	free(env.sender);

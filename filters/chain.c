@@ -296,10 +296,11 @@ view_apply(struct filter_message *view, const struct filter_call *call,
 		env.rcpts[i] = xstrdup(call->tx->rcpts[i].address);
 	if (message_edit_apply(&sub, view->headers, &env, &body,
 	    &error) == -1)
-		/* the commit refuses the same edits; say whose they were */
-		log_warnx("%s: filter %s: edits refused: %s",
-		    call->tx != NULL && call->tx->queue_id != NULL ?
-		    call->tx->queue_id : "NOQUEUE", name, error);
+		/* name the filter: the commit will say only what failed */
+		log_warnx("%s: filter %s: its edits cannot be applied for the "
+		    "filters after it: %s", call->tx != NULL &&
+		    call->tx->queue_id != NULL ? call->tx->queue_id : "NOQUEUE",
+		    name, error);
 	else if (body != NULL) {
 		if (view->body != NULL) {
 			buf_deinit(view->body);
