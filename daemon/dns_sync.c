@@ -40,6 +40,7 @@
 
 #include <unbound.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "dns_sync.h"
 #include "xmalloc.h"
@@ -260,15 +261,6 @@ on_result(void *arg, int err, struct ub_result *result)
 	w->done = true;
 	w->err = err;
 	w->result = result;
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -513,9 +505,9 @@ dns_sync_query(const char *name, int type, int timeout_ms,
 		answer->error = ub_strerror(rc);
 		return answer->status;
 	}
-	deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	deadline = clock_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	while (!w->done) {
-		left = deadline - now_ms();
+		left = deadline - clock_ms();
 		if (left <= 0)
 			break;
 		pfd.fd = ub_fd(ub);

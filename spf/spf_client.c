@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "log.h"
 #include "spf_client.h"
 #include "spf_proto.h"
@@ -232,7 +233,7 @@ helper_ask(struct spf_pool *pool, struct spf_helper *h, unsigned long id,
 	int64_t deadline;
 	int rc = -1, budget;
 
-	deadline = spf_proto_now_ms() + pool->timeout_ms;
+	deadline = clock_ms() + pool->timeout_ms;
 	/*
 	 * The helper gets a little less time than we wait, so that a slow
 	 * DNS answer comes back as its own temperror, with the reason,

@@ -58,6 +58,7 @@
 #include <spf2/spf_dns.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "dns_sync.h"
 #include "spf_client.h"
 #include "spf_eval.h"
@@ -92,7 +93,7 @@ enum eval_error {
 
 /* per-check state of the DNS layer */
 struct eval_dns {
-	int64_t	 deadline;		/* spf_proto_now_ms clock */
+	int64_t	 deadline;		/* clock_ms() clock */
 	int	 nqueries;
 	int	 nvoid;
 	int	 ntxt;			/* TXT lookups: the first is <domain> */
@@ -297,7 +298,7 @@ layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 		set_error(d, EVAL_ERR_PERM, "too many DNS lookups");
 		return SPF_dns_rr_new_init(layer, domain, type, 0, NO_DATA);
 	}
-	left = d->deadline - spf_proto_now_ms();
+	left = d->deadline - clock_ms();
 	if (left <= 0) {
 		snprintf(text, sizeof(text), "DNS timeout for %.200s", name);
 		set_error(d, EVAL_ERR_TEMP, text);
@@ -447,7 +448,7 @@ validated_name(struct eval_dns *d, const char *domain)
 		buf_printf(&rev, "%u.%u.%u.%u.in-addr.arpa", a[3], a[2], a[1],
 		    a[0]);
 	}
-	left = d->deadline - spf_proto_now_ms();
+	left = d->deadline - clock_ms();
 	if (left <= 0 || dns_sync_query(buf_cstr(&rev), ns_t_ptr, (int)left,
 	    &ptr) != DNS_SYNC_OK) {
 		buf_deinit(&rev);
@@ -456,7 +457,7 @@ validated_name(struct eval_dns *d, const char *domain)
 	buf_deinit(&rev);
 	for (i = 0; i < ptr.n && i < SPF_EVAL_MAX_PTR; i++) {
 		if (ptr.rrs[i].name == NULL ||
-		    (left = d->deadline - spf_proto_now_ms()) <= 0)
+		    (left = d->deadline - clock_ms()) <= 0)
 			continue;
 		if (dns_sync_query(ptr.rrs[i].name, type, (int)left,
 		    &addr) != DNS_SYNC_OK) {
@@ -564,7 +565,7 @@ layer_get_exp(SPF_server_t *server, const char *domain, char **bufp,
 	buf_init(&out, SPF_EVAL_MAX_EXP);
 	memset(&ans, 0, sizeof(ans));
 	name += spf_record_name_trim(name);
-	left = d->deadline - spf_proto_now_ms();
+	left = d->deadline - clock_ms();
 	if (spf_record_name_check(name) && left > 0 &&
 	    dns_sync_query(name, ns_t_txt, (int)left, &ans) == DNS_SYNC_OK &&
 	    ans.n == 1 && ans.rrs[0].text != NULL &&
@@ -823,7 +824,7 @@ spf_eval_check(struct spf_eval *ev, const struct spf_query *q,
 	}
 
 	exempt_clear(d);
-	d->deadline = spf_proto_now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+	d->deadline = clock_ms() + (timeout_ms > 0 ? timeout_ms : 1);
 	d->nqueries = d->nvoid = d->ntxt = d->nterms = 0;
 	d->error = EVAL_ERR_NONE;
 	d->error_text[0] = '\0';

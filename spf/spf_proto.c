@@ -19,16 +19,8 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "spf_proto.h"
-
-int64_t
-spf_proto_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int
 spf_proto_encode(struct buf *out, const char *const *fields, size_t n)
@@ -88,7 +80,7 @@ read_full(int fd, void *dst, size_t n, int64_t deadline_ms,
 
 	while (got < n) {
 		if (deadline_ms >= 0) {
-			left = deadline_ms - spf_proto_now_ms();
+			left = deadline_ms - clock_ms();
 			if (left <= 0) {
 				*error_r = "timeout";
 				return -1;

@@ -56,7 +56,7 @@ int	spf_proto_split(const char *payload, size_t len, const char **fields,
 	    size_t n);
 /*
  * spf_proto_read - read one message's payload from fd into b (reset
- * first), waiting at most until deadline_ms (spf_proto_now_ms clock; -1:
+ * first), waiting at most until deadline_ms (clock_ms() clock; -1:
  * forever). Returns 1, 0 at EOF before the first byte, or -1 with
  * *error_r (static text) on a read error, timeout, short or oversized
  * message.
@@ -69,7 +69,5 @@ int	spf_proto_read(int fd, struct buf *b, int64_t deadline_ms,
  */
 int	spf_proto_write(int fd, const void *data, size_t len,
 	    const char **error_r);
-/* spf_proto_now_ms - monotonic milliseconds */
-int64_t	spf_proto_now_ms(void);
 
 #endif

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "dns_sync.h"
 #include "log.h"
@@ -152,15 +153,6 @@ sort_list(char *s)
 		    i == 0 ? " " : ",", items[i]);
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* thread_lookup - a lookup from another thread (its own context) */
 static void *
 thread_lookup(void *arg)
@@ -250,9 +242,9 @@ main(void)
 	    "the thread keeps its context until reset");
 	dns_sync_answer_free(&a);
 	dns_sync_thread_reset();
-	t0 = now_ms();
+	t0 = clock_ms();
 	dns_sync_query("mail.example.test", ns_t_a, 700, &a);
-	took = now_ms() - t0;
+	took = clock_ms() - t0;
 	fmt(&a, got, sizeof(got));
 	is_str(got, "TEMPFAIL", "silent resolver: temporary failure");
 	ok(took >= 650 && took < 1500, "silent resolver: gave up after "

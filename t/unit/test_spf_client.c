@@ -30,6 +30,7 @@
 #include "spf_client.h"
 #include "xmalloc.h"
 
+#include "clock.h"
 #include "tap.h"
 #include "../helpers/testproc.h"
 
@@ -165,16 +166,6 @@ static const char zone[] =
 static char helper[512];
 static char resolver[64];
 
-/* now_ms - monotonic milliseconds */
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* children - our child processes whose command is comm, zombies too */
 static int
 children(const char *comm, pid_t *first)
@@ -304,10 +295,10 @@ slow_run(void *arg)
 	struct slow *s = arg;
 	struct spf_query q = { "192.0.2.5", "h.example.test", s->sender,
 	    "mailfrom" };
-	int64_t t0 = now_ms();
+	int64_t t0 = clock_ms();
 
 	spf_pool_check(s->pool, &q, &s->a);
-	s->took = now_ms() - t0;
+	s->took = clock_ms() - t0;
 	return NULL;
 }
 
@@ -493,9 +484,9 @@ main(void)
 	if ((pool = pool_with(helper, 1, 2500)) == NULL)
 		return done_testing();
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		t0 = now_ms();
+		t0 = clock_ms();
 		check(pool, &cases[i], &a);
-		took = now_ms() - t0;
+		took = clock_ms() - t0;
 		is_str(spf_result_name(a.result), cases[i].want, "%s",
 		    cases[i].name);
 		if (strcmp(spf_result_name(a.result), cases[i].want) != 0)
@@ -604,9 +595,9 @@ main(void)
 			fclose(f);
 			chmod(script[i], 0755);
 			pool = pool_with(script[i], 1, 800);
-			t0 = now_ms();
+			t0 = clock_ms();
 			check(pool, &cases[0], &a);
-			took = now_ms() - t0;
+			took = clock_ms() - t0;
 			is_str(spf_result_name(a.result), "temperror", "%s",
 			    what[i]);
 			ok(took < 1300, "%s: answered in %lld ms (%s)",
