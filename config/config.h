@@ -150,6 +150,7 @@ struct config {
 	/* threads */
 	int	 loop_threads;			/* 0: one per core */
 	int	 worker_threads;		/* 0: two per core */
+	int	 filter_threads;		/* 0: eight per core */
 
 	char	*debug_subsystems;
 };

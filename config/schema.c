@@ -106,6 +106,8 @@ const struct schema_param schema_params[] = {
 	    0, 0, 0, 0, NULL, F(dkim_verify) },
 	{ "dns_resolver", SCHEMA_STRING, "",
 	    0, 0, 0, 0, schema_check_dns_resolver, F(dns_resolver) },
+	{ "filter_threads", SCHEMA_COUNT, "0",
+	    0, 1024, 0, 0, NULL, F(filter_threads) },
 	{ "header_checks", SCHEMA_TABLE, "",
 	    0, 0, 0, 0, NULL, F(header_checks) },
 	{ "header_count_limit", SCHEMA_COUNT, "1000",

@@ -1,10 +1,14 @@
 /*
- * pool.c - the worker pool; see pool.h.
+ * pool.c - the worker pools; see pool.h.
  *
- * A fixed set of threads takes jobs from one FIFO. Jobs are small and
- * independent (a crypt(3) check, an fsync, a filter stage), so a single
- * queue under one mutex is simple and fair; the hand-off cost is a mutex,
- * a condition signal and, for the completion, one loop_post().
+ * Two queues, each with its own fixed set of threads taking jobs from one
+ * FIFO under one mutex: the work queue for short jobs (a crypt(3) check,
+ * an fsync, a queue file update) and the filter queue for filter stages,
+ * which may wait on the network (an SPF helper, a DKIM key record) for
+ * seconds. Keeping them apart means a filter stuck on a dead DNS server
+ * cannot hold up the commits, AUTH checks and queue work of everyone
+ * else. The hand-off cost is a mutex, a condition signal and, for the
+ * completion, one loop_post().
  *
  * SPDX-License-Identifier: ISC
  */
@@ -28,31 +32,44 @@ struct job {
 	struct job	*next;		/* owned */
 };
 
-static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
-static struct job *pool_head, **pool_tail = &pool_head;
-static bool pool_stopping;
-static pthread_t *pool_threads;
-static int pool_nthreads;
+struct queue {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	struct job	*head;		/* owned list */
+	struct job	**tail;
+	bool		 stopping;
+	pthread_t	*threads;	/* owned */
+	int		 nthreads;
+};
+
+static struct queue work_q = {
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL,
+	&work_q.head, false, NULL, 0
+};
+static struct queue filter_q = {
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL,
+	&filter_q.head, false, NULL, 0
+};
 
 static void *
-worker(void *unused)
+worker(void *arg)
 {
+	struct queue *q = arg;
 	struct job *j;
 
 	for (;;) {
-		pthread_mutex_lock(&pool_mu);
-		while (pool_head == NULL && !pool_stopping)
-			pthread_cond_wait(&pool_cv, &pool_mu);
-		if (pool_head == NULL) {
-			pthread_mutex_unlock(&pool_mu);
+		pthread_mutex_lock(&q->mu);
+		while (q->head == NULL && !q->stopping)
+			pthread_cond_wait(&q->cv, &q->mu);
+		if (q->head == NULL) {
+			pthread_mutex_unlock(&q->mu);
 			return NULL;
 		}
-		j = pool_head;
-		pool_head = j->next;
-		if (pool_head == NULL)
-			pool_tail = &pool_head;
-		pthread_mutex_unlock(&pool_mu);
+		j = q->head;
+		q->head = j->next;
+		if (q->head == NULL)
+			q->tail = &q->head;
+		pthread_mutex_unlock(&q->mu);
 
 		j->work(j->arg);
 		if (j->done != NULL)
@@ -61,44 +78,45 @@ worker(void *unused)
 	}
 }
 
-int
-pool_start(int nthreads)
+static int
+queue_start(struct queue *q, int nthreads)
 {
 	int i, rc;
 
 	if (nthreads < 1)
 		nthreads = 1;
-	pool_threads = xcalloc((size_t)nthreads, sizeof(*pool_threads));
-	pool_stopping = false;
+	q->threads = xcalloc((size_t)nthreads, sizeof(*q->threads));
+	q->stopping = false;
 	for (i = 0; i < nthreads; i++) {
-		rc = pthread_create(&pool_threads[i], NULL, worker, NULL);
+		rc = pthread_create(&q->threads[i], NULL, worker, q);
 		if (rc != 0) {
 			errno = rc;
 			return -1;
 		}
-		pool_nthreads++;
+		q->nthreads++;
 	}
 	return 0;
 }
 
-void
-pool_stop(void)
+static void
+queue_stop(struct queue *q)
 {
 	int i;
 
-	pthread_mutex_lock(&pool_mu);
-	pool_stopping = true;
-	pthread_cond_broadcast(&pool_cv);
-	pthread_mutex_unlock(&pool_mu);
-	for (i = 0; i < pool_nthreads; i++)
-		pthread_join(pool_threads[i], NULL);
-	free(pool_threads);
-	pool_threads = NULL;
-	pool_nthreads = 0;
+	pthread_mutex_lock(&q->mu);
+	q->stopping = true;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	for (i = 0; i < q->nthreads; i++)
+		pthread_join(q->threads[i], NULL);
+	free(q->threads);
+	q->threads = NULL;
+	q->nthreads = 0;
 }
 
-void
-pool_submit(struct loop *loop, loop_fn work, loop_fn done, void *arg)
+static void
+queue_submit(struct queue *q, struct loop *loop, loop_fn work, loop_fn done,
+    void *arg)
 {
 	struct job *j;
 
@@ -108,9 +126,38 @@ pool_submit(struct loop *loop, loop_fn work, loop_fn done, void *arg)
 	j->done = done;
 	j->arg = arg;
 	j->next = NULL;
-	pthread_mutex_lock(&pool_mu);
-	*pool_tail = j;
-	pool_tail = &j->next;
-	pthread_cond_signal(&pool_cv);
-	pthread_mutex_unlock(&pool_mu);
+	pthread_mutex_lock(&q->mu);
+	*q->tail = j;
+	q->tail = &j->next;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+int
+pool_start(int nworkers, int nfilters)
+{
+	if (queue_start(&work_q, nworkers) == -1 ||
+	    queue_start(&filter_q, nfilters) == -1)
+		return -1;
+	return 0;
+}
+
+void
+pool_stop(void)
+{
+	/* filter jobs end in commits and other work: stop them first */
+	queue_stop(&filter_q);
+	queue_stop(&work_q);
+}
+
+void
+pool_submit(struct loop *loop, loop_fn work, loop_fn done, void *arg)
+{
+	queue_submit(&work_q, loop, work, done, arg);
+}
+
+void
+pool_submit_filter(struct loop *loop, loop_fn work, loop_fn done, void *arg)
+{
+	queue_submit(&filter_q, loop, work, done, arg);
 }

@@ -1,6 +1,7 @@
 /*
- * pool.h - the worker pool: threads for work that may block (crypt(3),
- * fsync, filter callbacks that do I/O, maildir writes).
+ * pool.h - the worker pools: threads for work that may block (crypt(3),
+ * fsync, maildir writes) and, apart, for filter stages that may wait on
+ * the network.
  *
  * A job runs work(arg) on a worker thread, then done(arg) on the loop that
  * submitted it. Between the two the submitter must not touch arg.
@@ -12,8 +13,11 @@
 
 #include "loop.h"
 
-/* pool_start - start n worker threads (once, at daemon start) */
-int	pool_start(int nthreads);
+/*
+ * pool_start - start the threads of both queues (once, at daemon start):
+ * nworkers for short work, nfilters for filter stages
+ */
+int	pool_start(int nworkers, int nfilters);
 /* pool_stop - finish queued jobs, join the threads */
 void	pool_stop(void);
 /*
@@ -21,5 +25,11 @@ void	pool_stop(void);
  * caller's loop or another running loop). done may be NULL.
  */
 void	pool_submit(struct loop *, loop_fn work, loop_fn done, void *arg);
+/*
+ * pool_submit_filter - the same on the filter queue: for filter stages,
+ * which may wait on the network for seconds (SPF helpers, DKIM keys)
+ */
+void	pool_submit_filter(struct loop *, loop_fn work, loop_fn done,
+	    void *arg);
 
 #endif

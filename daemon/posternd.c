@@ -44,6 +44,7 @@
 
 #define DEFAULT_CONFIG	SYSCONFDIR "/postern/main.cf"
 #define SHUTDOWN_GRACE	10	/* seconds for sessions to finish */
+#define FILTER_THREADS_PER_CPU	8	/* filter_threads = 0: per core */
 
 static struct loop *control;
 static struct loop **loops;
@@ -197,7 +198,7 @@ main(int argc, char *argv[])
 	const char *error, *debug = NULL;
 	char *err = NULL;
 	bool daemonize = false, check_only = false, print = false;
-	int ch, i, nworkers;
+	int ch, i, nworkers, nfilters;
 
 	while ((ch = getopt(argc, argv, "c:dnPD:")) != -1) {
 		switch (ch) {
@@ -279,7 +280,10 @@ main(int argc, char *argv[])
 
 	nworkers = cfg->worker_threads > 0 ? cfg->worker_threads :
 	    2 * ncpus();
-	if (pool_start(nworkers) == -1)
+	/* filter stages mostly wait (DNS, helpers): more of them */
+	nfilters = cfg->filter_threads > 0 ? cfg->filter_threads :
+	    FILTER_THREADS_PER_CPU * ncpus();
+	if (pool_start(nworkers, nfilters) == -1)
 		fatal("cannot start the worker pool");
 	if (qmgr_start(cfg, &error) == -1)
 		fatalx("queue manager: %s", error);

@@ -217,7 +217,7 @@ session_run_stage(struct session *s, struct chain_tx *ctx,
 	j->call = *call;
 	j->then = then;
 	session_suspend(s);
-	pool_submit(s->loop, stage_work, stage_done, j);
+	pool_submit_filter(s->loop, stage_work, stage_done, j);
 }
 
 /* verdict_reply - reply for a verdict that stops the command; true if sent */

@@ -275,7 +275,7 @@ session_eom(struct session *s)
 		return;
 	}
 	session_suspend(s);
-	pool_submit(s->loop, content_work, content_done, j);
+	pool_submit_filter(s->loop, content_work, content_done, j);
 }
 
 /* ---- edits ---- */

@@ -42,10 +42,14 @@ my %U = %PosternTest::USERS;
 
 my $t = PosternTest->new;
 my $closed = free_port();	# nothing listens there: broken.test fails
+# slow.test's server: a socket that never answers
+my $silent = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0,
+    Proto => 'udp') or die "udp socket: $!";
 my $dns = $t->start_dnsmasq(
     # answer .test from these lines only: unknown names are NXDOMAIN
     'local=/test/',
     "server=/broken.test/127.0.0.1#$closed",
+    'server=/slow.test/127.0.0.1#' . $silent->sockport,
     'txt-record=pass.test,"v=spf1 ip4:127.0.0.1 -all"',
     'txt-record=fail.test,"v=spf1 ip4:192.0.2.1 -all"',
     'txt-record=failexp.test,"v=spf1 -all exp=why.failexp.test"',
@@ -75,6 +79,7 @@ my %BASE = (
 );
 
 # --- local helpers ----------------------------------------------------------
+
 
 # restart(%over) - posternd again with %BASE and the overrides; one test:
 # the previous one (if any) exited 0
@@ -408,6 +413,27 @@ restart();
 	    . 'spf_timeout (3s) and a margin');
 	$t->serves_ok('DNS that never answers: posternd still serves');
 	close $hole;
+}
+
+# slow SPF checks do not stall other clients: two sessions wait on a
+# DNS server that never answers while a third sends a whole message (the
+# filter stages have their own threads; commits have theirs)
+{
+	restart(spf_timeout => '6s', worker_threads => 2);
+	my @waiting = map {
+		my $c = $t->session('smtp', helo => "w$_.example");
+		$c->send("MAIL FROM:<x\@slow.test>\r\n");
+		$c;
+	} 1 .. 2;
+	sleep 0.3;
+	my $t0 = time;
+	my ($r) = send_msg('a@pass.test', 'not stalled');
+	my $took = time - $t0;
+	reply_is($r, 250, '2.0.0',
+	    'slow SPF elsewhere: another client\'s message is accepted');
+	cmp_ok($took, '<', 3, 'slow SPF elsewhere: without waiting for it '
+	    . '(spf_timeout 6s)');
+	$_->close for @waiting;
 }
 
 PosternTest->finish_all_ok;

@@ -337,7 +337,7 @@ test_maildir_delivery(void)
 	job.done = job_done;
 
 	mloop = loop_new("test");
-	pool_start(2);
+	pool_start(2, 1);
 	deliver_maildir_start(&job, mloop);
 	loop_run_here(mloop);
 	is_int(ndone, 1, "maildir: done called once");
