@@ -105,6 +105,15 @@ struct config {
 	int	 spf_helper_limit;
 	int	 spf_timeout;
 
+	/* Postfix policy services (policies/policy_client.c) */
+	char	**smtpd_policy_services;	/* owned; inet:h:p or unix:/p */
+	int	 smtpd_policy_service_timeout;	/* per request, seconds */
+	int	 smtpd_policy_service_max_idle;	/* idle connection kept */
+	int	 smtpd_policy_service_max_ttl;	/* connection reused for */
+	int	 smtpd_policy_service_try_limit;
+	char	*smtpd_policy_service_default_action;	/* when it fails */
+	bool	 smtpd_policy_service_end_of_data;	/* also at EOM */
+
 	/* DKIM (filters/dkim.c) */
 	char	*dkim_signing_table;		/* "texthash:/path" */
 	char	*dkim_key_table;

@@ -91,6 +91,15 @@ chain_order_check(const struct filter_ops *const *ops, size_t n,
 	return 0;
 }
 
+static bool
+has_name(char **names, const char *name)
+{
+	for (; names != NULL && *names != NULL; names++)
+		if (strcmp(*names, name) == 0)
+			return true;
+	return false;
+}
+
 struct chain *
 chain_new(const struct config *cfg, char **error_r)
 {
@@ -108,6 +117,14 @@ chain_new(const struct config *cfg, char **error_r)
 			free(ops);
 			return NULL;
 		}
+	}
+	if (!has_name(cfg->smtpd_filters, "policy") &&
+	    cfg->smtpd_policy_services != NULL &&
+	    cfg->smtpd_policy_services[0] != NULL) {
+		*error_r = xstrdup("smtpd_policy_services is set but "
+		    "smtpd_filters has no \"policy\" to say where they run");
+		free(ops);
+		return NULL;
 	}
 	if (chain_order_check(ops, n, error_r) == -1) {
 		free(ops);

@@ -586,7 +586,13 @@ static const struct {
 	    "smtpd_filters: \"sender\" edits the message, so it must come "
 	    "before \"dkim\", which signs it" },
 	{ "the issue's order", { "relay", "sender", "regex", "dkim" }, NULL },
+	{ "policy services without policy", { "relay" },
+	    "smtpd_policy_services is set but smtpd_filters has no "
+	    "\"policy\" to say where they run" },
 };
+
+static const char *const policy_services[] = {
+	"inet:127.0.0.1:10023", NULL };
 
 static void
 test_names(void)
@@ -604,6 +610,8 @@ test_names(void)
 		cfg.dkim_canonicalization = (char *)"relaxed/relaxed";
 		cfg.dkim_sign_failure_action = (char *)"accept";
 		cfg.authserv_id = (char *)"relay.test";
+		cfg.smtpd_policy_services = strstr(names_cases[i].name,
+		    "policy") != NULL ? (char **)policy_services : NULL;
 		error = NULL;
 		c = chain_new(&cfg, &error);
 		if (names_cases[i].want_error == NULL)
