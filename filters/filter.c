@@ -19,6 +19,7 @@ extern const struct filter_ops filter_sender;
 extern const struct filter_ops filter_regex;
 extern const struct filter_ops filter_spf;
 extern const struct filter_ops filter_dkim;
+extern const struct filter_ops filter_policy;
 
 /* every filter smtpd_filters may name */
 static const struct filter_ops *const filter_registry[] = {
@@ -27,6 +28,7 @@ static const struct filter_ops *const filter_registry[] = {
 	&filter_regex,
 	&filter_spf,
 	&filter_dkim,
+	&filter_policy,
 };
 
 const struct filter_ops *
