@@ -153,6 +153,7 @@ refresh_fconn(struct session *s)
 	c->sasl_username = s->sasl_username;
 	c->is_mynetworks = s->is_mynetworks;
 	c->is_authenticated = s->sasl_username != NULL;
+	c->is_esmtp = s->esmtp;
 	c->config = s->cfg;
 }
 

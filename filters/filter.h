@@ -69,6 +69,7 @@ struct filter_conn {
 	const char *sasl_username;
 	bool	 is_mynetworks;		/* client address in mynetworks */
 	bool	 is_authenticated;
+	bool	 is_esmtp;		/* EHLO (not HELO) was said */
 	const struct config *config;	/* borrowed: the session's config */
 };
 

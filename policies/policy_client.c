@@ -598,7 +598,7 @@ build_request(struct buf *out, const struct filter_call *call,
 	memset(&r, 0, sizeof(r));
 	r.protocol_state = state;
 	/* XXX issue 4: filter_conn does not say HELO or EHLO */
-	r.protocol_name = "ESMTP";
+	r.protocol_name = conn->is_esmtp ? "ESMTP" : "SMTP";
 	r.helo_name = conn->helo;
 	r.client_address = conn->client_addr;
 	r.client_name = conn->client_name;
