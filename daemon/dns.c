@@ -41,6 +41,7 @@
 #include <unbound-event.h>
 
 #include "dns.h"
+#include "dns_ub.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -123,7 +124,6 @@ struct dns *
 dns_new(struct event_base *base, const char *resolver, const char **error_r)
 {
 	struct dns *dns;
-	int rc;
 
 	dns = xcalloc(1, sizeof(*dns));
 	dns->base = base;
@@ -134,34 +134,8 @@ dns_new(struct event_base *base, const char *resolver, const char **error_r)
 		*error_r = "cannot create the libunbound context";
 		goto fail;
 	}
-	/*
-	 * Every option must be set before the first resolve finalizes the
-	 * context; later changes fail with UB_AFTERFINAL (notes 7.3).
-	 */
-	if (resolver != NULL && *resolver != '\0') {
-		if ((rc = ub_ctx_set_fwd(dns->ub, resolver)) != 0) {
-			*error_r = ub_strerror(rc);
-			goto fail;
-		}
-	} else {
-		if ((rc = ub_ctx_resolvconf(dns->ub, NULL)) != 0) {
-			*error_r = ub_strerror(rc);
-			goto fail;
-		}
-		if ((rc = ub_ctx_hosts(dns->ub, NULL)) != 0) {
-			*error_r = ub_strerror(rc);
-			goto fail;
-		}
-	}
-	/*
-	 * libunbound answers NXDOMAIN for .test itself (RFC 6761); tests
-	 * need it forwarded. "nodefault" does not work (notes 0.2).
-	 */
-	if ((rc = ub_ctx_set_option(dns->ub, "local-zone:",
-	    "test. transparent")) != 0) {
-		*error_r = ub_strerror(rc);
+	if (dns_ub_configure(dns->ub, resolver, error_r) == -1)
 		goto fail;
-	}
 	return dns;
 fail:
 	if (dns->ub != NULL)

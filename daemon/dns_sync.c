@@ -43,6 +43,7 @@
 #include "clock.h"
 #include "buf.h"
 #include "dns_sync.h"
+#include "dns_ub.h"
 #include "xmalloc.h"
 
 #define DNS_SYNC_MAX_RRS	128	/* records kept per answer */
@@ -75,41 +76,6 @@ key_init(void)
 		abort();
 }
 
-/* private_transparent - the RFC 6303 zones of ctx_new, transparent */
-static int
-private_transparent(struct ub_ctx *ub)
-{
-	static const char *const zones[] = {
-		"10.in-addr.arpa.", "168.192.in-addr.arpa.",
-		"254.169.in-addr.arpa.", "d.f.ip6.arpa.", "8.e.f.ip6.arpa.",
-		"9.e.f.ip6.arpa.", "a.e.f.ip6.arpa.", "b.e.f.ip6.arpa.",
-		"home.arpa.",
-	};
-	char zone[64];
-	size_t i;
-	int rc, n;
-
-	for (i = 0; i < sizeof(zones) / sizeof(zones[0]); i++) {
-		snprintf(zone, sizeof(zone), "%s transparent", zones[i]);
-		if ((rc = ub_ctx_set_option(ub, "local-zone:", zone)) != 0)
-			return rc;
-	}
-	/* 172.16/12 (RFC 1918) and 100.64/10 (RFC 6598) */
-	for (n = 16; n <= 31; n++) {
-		snprintf(zone, sizeof(zone), "%d.172.in-addr.arpa. transparent",
-		    n);
-		if ((rc = ub_ctx_set_option(ub, "local-zone:", zone)) != 0)
-			return rc;
-	}
-	for (n = 64; n <= 127; n++) {
-		snprintf(zone, sizeof(zone), "%d.100.in-addr.arpa. transparent",
-		    n);
-		if ((rc = ub_ctx_set_option(ub, "local-zone:", zone)) != 0)
-			return rc;
-	}
-	return 0;
-}
-
 /*
  * ctx_new - a context set up for resolver (NULL: the system's). Every
  * option must be set before the first resolve finalizes the context
@@ -118,56 +84,24 @@ private_transparent(struct ub_ctx *ub)
 static struct ub_ctx *
 ctx_new(const char *resolver, const char **error_r)
 {
-	static const char *const transparent[] = {
-		"test. transparent",
-		"2.0.192.in-addr.arpa. transparent",
-		"100.51.198.in-addr.arpa. transparent",
-		"113.0.203.in-addr.arpa. transparent",
-		"8.b.d.0.1.0.0.2.ip6.arpa. transparent",
-	};
 	struct ub_ctx *ub;
-	size_t i;
 	int rc;
 
 	if ((ub = ub_ctx_create()) == NULL) {
 		*error_r = "cannot create a libunbound context";
 		return NULL;
 	}
-	if ((rc = ub_ctx_async(ub, 1)) != 0)
-		goto fail;
-	if (resolver != NULL) {
-		if ((rc = ub_ctx_set_fwd(ub, resolver)) != 0)
-			goto fail;
-	} else {
-		if ((rc = ub_ctx_resolvconf(ub, NULL)) != 0 ||
-		    (rc = ub_ctx_hosts(ub, NULL)) != 0)
-			goto fail;
+	/* resolve in a thread of this process, never a forked one (0.12) */
+	if ((rc = ub_ctx_async(ub, 1)) != 0) {
+		*error_r = ub_strerror(rc);
+		ub_ctx_delete(ub);
+		return NULL;
 	}
-	/*
-	 * libunbound answers NXDOMAIN itself for .test (RFC 6761) and for
-	 * the reverse zones of the documentation networks (RFC 5737, RFC
-	 * 3849), which the tests' zones use. Ask the resolver instead;
-	 * "nodefault" does not work (notes 0.2).
-	 */
-	for (i = 0; i < sizeof(transparent) / sizeof(transparent[0]); i++)
-		if ((rc = ub_ctx_set_option(ub, "local-zone:",
-		    transparent[i])) != 0)
-			goto fail;
-	/*
-	 * It does the same for the private and link-local reverse zones
-	 * (RFC 6303: RFC 1918, RFC 6598, RFC 3927, RFC 4193, fe80::/10)
-	 * and home.arpa (RFC 8375). A site's own resolver may well serve
-	 * them (%{p} and "ptr" of an internal client, RFC 7208 5.5, 7.3),
-	 * so when one is configured it is asked. localhost, 127/8, ::1,
-	 * 0/8 and the broadcast address stay local.
-	 */
-	if (resolver != NULL && (rc = private_transparent(ub)) != 0)
-		goto fail;
+	if (dns_ub_configure(ub, resolver, error_r) == -1) {
+		ub_ctx_delete(ub);
+		return NULL;
+	}
 	return ub;
-fail:
-	*error_r = ub_strerror(rc);
-	ub_ctx_delete(ub);
-	return NULL;
 }
 
 /* check_resolver - is it "IP@PORT" or "IP" (ub_ctx_set_fwd syntax)? */
