@@ -238,4 +238,31 @@ testproc_dnsmasq_remove(const char *dir)
 	rmdir(dir);
 }
 
+/*
+ * testproc_silent_udp - a UDP socket on 127.0.0.1 that nobody reads: a DNS
+ * server that never answers. Returns the fd (its port in *port_r), or -1
+ * with a "Bail out!" line printed.
+ */
+static int __attribute__((unused))
+testproc_silent_udp(int *port_r)
+{
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof(sin);
+	int fd;
+
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd == -1 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &slen) == -1) {
+		printf("Bail out! no silent socket\n");
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	*port_r = ntohs(sin.sin_port);
+	return fd;
+}
+
 #endif

@@ -176,14 +176,12 @@ main(void)
 {
 	char dir[] = "/tmp/test_dns_sync.XXXXXX";
 	char resolver[64], got[512], tgot[4][512];
-	struct sockaddr_in sin;
-	socklen_t slen = sizeof(sin);
 	struct dns_sync_answer a;
 	const char *err = NULL;
 	pthread_t th[4];
 	int64_t t0, took;
 	size_t i;
-	int port, silent;
+	int port, silent, silent_port;
 
 	log_init("test_dns_sync", false);
 	if (access(TESTPROC_DNSMASQ, X_OK) != 0) {
@@ -222,18 +220,10 @@ main(void)
 	}
 
 	/* a resolver that never answers: TEMPFAIL within the deadline */
-	silent = socket(AF_INET, SOCK_DGRAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (silent == -1 || bind(silent, (struct sockaddr *)&sin,
-	    sizeof(sin)) == -1 || getsockname(silent, (struct sockaddr *)&sin,
-	    &slen) == -1) {
-		printf("Bail out! no silent socket\n");
+	if ((silent = testproc_silent_udp(&silent_port)) == -1)
 		return 1;
-	}
 	snprintf(resolver, sizeof(resolver), "127.0.0.1@%d",
-	    ntohs(sin.sin_port));
+	    silent_port);
 	ok(dns_sync_configure(resolver, &err) == 0, "configure silent %s",
 	    resolver);
 	dns_sync_query("mail.example.test", ns_t_a, 3000, &a);

@@ -36,25 +36,6 @@ struct error_case {
 };
 
 static void
-make_sa(const char *ip, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (strchr(ip, ':') != NULL) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		s6->sin6_family = AF_INET6;
-		if (inet_pton(AF_INET6, ip, &s6->sin6_addr) != 1)
-			printf("# bad test address %s\n", ip);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-		s4->sin_family = AF_INET;
-		if (inet_pton(AF_INET, ip, &s4->sin_addr) != 1)
-			printf("# bad test address %s\n", ip);
-	}
-}
-
-static void
 test_domains(void)
 {
 	static const struct match_case cases[] = {

@@ -372,8 +372,6 @@ main(void)
 {
 	char dir[] = "/tmp/test_spf_client.XXXXXX";
 	char script[3][160], extra[4096], *rv, *err = NULL;
-	struct sockaddr_in sin;
-	socklen_t slen = sizeof(sin);
 	struct spf_pool *pool;
 	struct spf_answer a;
 	struct worker w[8];
@@ -383,7 +381,7 @@ main(void)
 	int64_t t0, took;
 	FILE *f;
 	size_t i;
-	int port, silent, fds0, wrong, n;
+	int port, silent, silent_port, fds0, wrong, n;
 	pid_t pid = 0;
 
 	log_init("test_spf_client", false);
@@ -452,18 +450,10 @@ main(void)
 		return 1;
 	}
 	/* the server of slow.test: a UDP socket nobody reads */
-	silent = socket(AF_INET, SOCK_DGRAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (silent == -1 || bind(silent, (struct sockaddr *)&sin,
-	    sizeof(sin)) == -1 || getsockname(silent, (struct sockaddr *)&sin,
-	    &slen) == -1) {
-		printf("Bail out! no silent socket\n");
+	if ((silent = testproc_silent_udp(&silent_port)) == -1)
 		return 1;
-	}
 	snprintf(extra, sizeof(extra), "server=/slow.test/127.0.0.1#%d\n%s",
-	    ntohs(sin.sin_port), zone);
+	    silent_port, zone);
 	if ((port = testproc_dnsmasq(dir, extra)) == -1)
 		return 1;
 	snprintf(resolver, sizeof(resolver), "127.0.0.1@%d", port);
