@@ -114,6 +114,22 @@ struct config {
 	char	*smtpd_policy_service_default_action;	/* when it fails */
 	bool	 smtpd_policy_service_end_of_data;	/* also at EOM */
 
+	/* external milters (filters/milter.c) */
+	char	**smtpd_milters;	/* owned; inet:h:p, unix:/p, { ... } */
+	int	 milter_connect_timeout;	/* seconds */
+	int	 milter_command_timeout;
+	int	 milter_content_timeout;
+	char	*milter_default_action;	/* tempfail accept reject quarantine */
+	int	 milter_protocol;		/* 2..6 offered */
+	char	*milter_macro_daemon_name;	/* {daemon_name} */
+	char	*milter_connect_macros;		/* space separated names */
+	char	*milter_helo_macros;
+	char	*milter_mail_macros;
+	char	*milter_rcpt_macros;
+	char	*milter_data_macros;
+	char	*milter_end_of_header_macros;
+	char	*milter_end_of_data_macros;
+
 	/* DKIM (filters/dkim.c) */
 	char	*dkim_signing_table;		/* "texthash:/path" */
 	char	*dkim_key_table;

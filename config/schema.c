@@ -41,6 +41,7 @@ static int schema_check_mismatch_action(const char *, char **);
 static int schema_check_sign_failure(const char *, char **);
 static int schema_check_canon(const char *, char **);
 static int schema_check_texthash(const char *, char **);
+static int schema_check_milter_action(const char *, char **);
 
 #define F(field)	offsetof(struct config, field), \
 			sizeof(((struct config *)NULL)->field)
@@ -53,6 +54,11 @@ static int schema_check_texthash(const char *, char **);
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
 	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384"
+
+/* Postfix's default macros for MAIL FROM */
+#define MILTER_MAIL_MACROS \
+	"i {auth_type} {auth_authen} {auth_author} {mail_addr} " \
+	"{mail_host} {mail_mailer}"
 
 /*
  * RFC 6376 5.4.1's list (libopendkim's default), plus the fields whose
@@ -134,6 +140,36 @@ const struct schema_param schema_params[] = {
 	    0, 100 * 365 * DAY, 'd', 0, NULL, F(maximal_queue_lifetime) },
 	{ "message_size_limit", SCHEMA_SIZE, "10240000",
 	    1000, (long long)INT32_MAX, 0, 0, NULL, F(message_size_limit) },
+	{ "milter_command_timeout", SCHEMA_TIME, "30s",
+	    1, DAY, 's', 0, NULL, F(milter_command_timeout) },
+	{ "milter_connect_macros", SCHEMA_STRING,
+	    "j {daemon_name} {daemon_addr} v _",
+	    0, 0, 0, 0, NULL, F(milter_connect_macros) },
+	{ "milter_connect_timeout", SCHEMA_TIME, "30s",
+	    1, DAY, 's', 0, NULL, F(milter_connect_timeout) },
+	{ "milter_content_timeout", SCHEMA_TIME, "300s",
+	    1, DAY, 's', 0, NULL, F(milter_content_timeout) },
+	{ "milter_data_macros", SCHEMA_STRING, "i",
+	    0, 0, 0, 0, NULL, F(milter_data_macros) },
+	{ "milter_default_action", SCHEMA_STRING, "tempfail",
+	    0, 0, 0, SCHEMA_F_NONEMPTY, schema_check_milter_action,
+	    F(milter_default_action) },
+	{ "milter_end_of_data_macros", SCHEMA_STRING, "i",
+	    0, 0, 0, 0, NULL, F(milter_end_of_data_macros) },
+	{ "milter_end_of_header_macros", SCHEMA_STRING, "i",
+	    0, 0, 0, 0, NULL, F(milter_end_of_header_macros) },
+	{ "milter_helo_macros", SCHEMA_STRING,
+	    "{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}",
+	    0, 0, 0, 0, NULL, F(milter_helo_macros) },
+	{ "milter_macro_daemon_name", SCHEMA_STRING, "$myhostname",
+	    0, 0, 0, SCHEMA_F_NONEMPTY, NULL, F(milter_macro_daemon_name) },
+	{ "milter_mail_macros", SCHEMA_STRING, MILTER_MAIL_MACROS,
+	    0, 0, 0, 0, NULL, F(milter_mail_macros) },
+	{ "milter_protocol", SCHEMA_COUNT, "6",
+	    2, 6, 0, 0, NULL, F(milter_protocol) },
+	{ "milter_rcpt_macros", SCHEMA_STRING,
+	    "i {rcpt_addr} {rcpt_host} {rcpt_mailer}",
+	    0, 0, 0, 0, NULL, F(milter_rcpt_macros) },
 	{ "mime_header_checks", SCHEMA_TABLE, "$header_checks",
 	    0, 0, 0, 0, NULL, F(mime_header_checks) },
 	{ "minimal_backoff_time", SCHEMA_TIME, "300s",
@@ -193,6 +229,8 @@ const struct schema_param schema_params[] = {
 	    512, 1LL << 20, 0, 0, NULL, F(smtpd_line_length_limit) },
 	{ "smtpd_max_connections", SCHEMA_COUNT, "1000",
 	    1, 10000000, 0, 0, NULL, F(smtpd_max_connections) },
+	{ "smtpd_milters", SCHEMA_LIST, "",
+	    0, 0, 0, 0, NULL, F(smtpd_milters) },
 	{ "smtpd_policy_service_default_action", SCHEMA_STRING,
 	    "451 4.3.5 Server configuration problem",
 	    0, 0, 0, SCHEMA_F_NONEMPTY, NULL,
@@ -325,6 +363,20 @@ schema_check_tls_level(const char *v, char **error_r)
 		return 0;
 	*error_r = xasprintf("\"%s\": expected none, may or encrypt", v);
 	return -1;
+}
+
+/* check_word - v is one of words (NULL-terminated) */
+static int check_word(const char *, const char *const *, const char *,
+    char **);
+
+static int
+schema_check_milter_action(const char *v, char **error_r)
+{
+	static const char *const w[] = { "tempfail", "accept", "reject",
+	    "quarantine", NULL };
+
+	return check_word(v, w, "tempfail, accept, reject or quarantine",
+	    error_r);
 }
 
 /* check_word - v is one of words (NULL-terminated) */

@@ -447,6 +447,7 @@ cmd_mail(struct session *s, struct smtp_command *cmd)
 		    "8BITMIME" : "7BIT");
 	filter_edits_init(&tx->edits);
 	chain_tx_begin(&tx->chain, s->rt->chain, &s->fconn);
+	tx->chain.conn = &s->conn_chain;
 	session_filter_call_init(s, &call, FILTER_STAGE_MAIL);
 	call.arg = tx->sender;
 	session_run_stage(s, &tx->chain, &call, mail_done);

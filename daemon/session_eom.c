@@ -113,6 +113,8 @@ run_headers(struct content_job *j, struct filter_call *call)
 	if (!stop) {
 		view.headers = &hl;
 		view.body = NULL;
+		view.read_body = NULL;
+		view.read_body_ctx = NULL;
 		call->stage = FILTER_STAGE_EOH;
 		call->message = &view;
 		v = chain_run(j->ctx, call, &who);
@@ -160,6 +162,14 @@ run_body(struct content_job *j, struct filter_call *call)
 	return stop;
 }
 
+/* read_spool_body - filter_message.read_body over the spool file */
+static int
+read_spool_body(void *ctx, size_t off, void *dst, size_t len, size_t *got_r,
+    const char **error_r)
+{
+	return spool_read_body(ctx, off, dst, len, got_r, error_r);
+}
+
 /*
  * run_eom - EOM with a view of the message that follows the edits of
  * each filter, for the filters after it (dkim signs what is sent)
@@ -181,6 +191,8 @@ run_eom(struct content_job *j, struct filter_call *call,
 	}
 	view.headers = &hl;
 	view.body = NULL;
+	view.read_body = read_spool_body;
+	view.read_body_ctx = j->spool;
 	call->stage = FILTER_STAGE_EOM;
 	call->edits = edits;
 	/* two statements: who is set by the call, not before it */

@@ -126,6 +126,13 @@ chain_new(const struct config *cfg, char **error_r)
 		free(ops);
 		return NULL;
 	}
+	if (!has_name(cfg->smtpd_filters, "milters") &&
+	    cfg->smtpd_milters != NULL && cfg->smtpd_milters[0] != NULL) {
+		*error_r = xstrdup("smtpd_milters is set but smtpd_filters "
+		    "has no \"milters\" to say where they run");
+		free(ops);
+		return NULL;
+	}
 	if (chain_order_check(ops, n, error_r) == -1) {
 		free(ops);
 		return NULL;
@@ -171,6 +178,7 @@ chain_tx_begin(struct chain_tx *tx, const struct chain *c,
 
 	tx->chain = c;
 	tx->accepted = false;
+	tx->conn = NULL;
 	tx->state = xcalloc(c->nlinks == 0 ? 1 : c->nlinks,
 	    sizeof(*tx->state));
 	for (i = 0; i < c->nlinks; i++)
@@ -278,6 +286,11 @@ run_link(struct chain_tx *tx, size_t i, struct filter_call *call,
 
 	call->instance = l->instance;
 	call->tx_state = tx->state == NULL ? NULL : tx->state[i];
+	if (tx->conn == NULL)
+		call->conn_state = call->tx_state;
+	else
+		call->conn_state = tx->conn->state == NULL ? NULL :
+		    tx->conn->state[i];
 	call->reply[0] = '\0';
 	v = police(l->ops->cb[call->stage](call), call, l->ops->name);
 	if (v == FILTER_HOLD) {

@@ -37,8 +37,14 @@ struct chain_tx {
 	const struct chain *chain;	/* borrowed: the session's runtime */
 	void	**state;		/* owned array, one per filter */
 	bool	 accepted;		/* ACCEPT seen: skip the rest */
+	/*
+	 * borrowed: the session's connection-level chain_tx when this one
+	 * is a transaction's (call->conn_state comes from it), else NULL
+	 */
+	struct chain_tx *conn;
 };
 
+/* chain_tx_begin - tx_begin of every filter; tx->conn is set to NULL */
 void	chain_tx_begin(struct chain_tx *, const struct chain *,
 	    const struct filter_conn *);
 /* chain_tx_end - tx_end of every filter; safe to call twice */

@@ -124,6 +124,16 @@ struct filter_message {
 	struct header_list *headers;	/* owned by the chain's caller */
 	struct buf *body;		/* replacement body or NULL: the
 					   original, seen in the BODY stage */
+	/*
+	 * read_body - the original body (CRLF line ends, dot-unstuffed),
+	 * for a filter that must send it on whole at EOM (milters): up to
+	 * len bytes at offset off into dst, *got_r 0 at the end. Returns 0,
+	 * or -1 with *error_r (static text). NULL where the caller has no
+	 * way to read it back (only BODY chunks then).
+	 */
+	int	(*read_body)(void *ctx, size_t off, void *dst, size_t len,
+		    size_t *got_r, const char **error_r);
+	void	*read_body_ctx;		/* borrowed */
 };
 
 /* everything a callback gets; stage arguments are set per stage */
@@ -132,6 +142,13 @@ struct filter_call {
 	const struct filter_tx *tx;	/* NULL at connect/helo/auth/close */
 	void	*instance;		/* from ops->init */
 	void	*tx_state;		/* from ops->tx_begin */
+	/*
+	 * the filter's state from the tx_begin at connection time, for
+	 * what lives as long as the SMTP session (a milter's connection):
+	 * the same as tx_state at CONNECT, HELO, AUTH and CLOSE, and
+	 * wherever a chain_tx runs without a connection's (tests)
+	 */
+	void	*conn_state;
 	enum filter_stage stage;
 
 	/* stage arguments (borrowed for the duration of the call) */
