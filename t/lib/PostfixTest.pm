@@ -1,0 +1,367 @@
+# PostfixTest.pm - a private, real Postfix instance for integration tests.
+#
+# One PostfixTest object is one Postfix: its own config directory, queue,
+# data directory and log file under a test directory, an smtpd listening
+# on a free port of 127.0.0.1, nothing chrooted, and (optionally) every
+# message relayed to a sink on 127.0.0.1. It never touches the system's
+# Postfix: the system main.cf is not read, no system port is bound.
+#
+# Postfix's master must run as root (it binds, then its daemons switch to
+# mail_owner). A test that needs an instance checks PostfixTest->usable
+# and skips otherwise:
+#
+#	my $why = PostfixTest->unusable;
+#	plan skip_all => $why if $why;
+#
+# The master runs in the foreground (master -d) in its own process group;
+# stop() ends it and every process left in that group, and so do DESTROY,
+# END and SIGINT/SIGTERM/SIGHUP. The API (keep it stable, other tests use
+# it):
+#
+#	my $pf = PostfixTest->new(dir => $dir, sink_port => $port,
+#	    main => { smtpd_milters => 'inet:127.0.0.1:8892' },
+#	    master_extra => [ 'policy unix - n n - 0 spawn ...' ]);
+#	$pf->start;			# dies with the log tail on failure
+#	$pf->port;			# the smtpd port on 127.0.0.1
+#	$pf->wait_for_log(qr/status=sent/, 10, $mark);
+#	$pf->log_lines($since); $pf->log_mark;
+#	$pf->postfix('flush');		# postfix -c ETC flush
+#	$pf->stop;
+#
+# SPDX-License-Identifier: ISC
+
+package PostfixTest;
+
+use strict;
+use warnings;
+
+use Carp qw(croak);
+use File::Temp qw(tempdir);
+use IO::Socket::IP;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(time sleep);
+
+our $MASTER = $ENV{POSTFIX_MASTER} // '/usr/lib/postfix/sbin/master';
+our $POSTFIX = $ENV{POSTFIX_BIN} // '/usr/sbin/postfix';
+
+# every running instance (stringified object => object), for END/signals
+my %running;
+
+# the defaults of main.cf; new()'s main => {...} overrides them, and an
+# undef value removes a line. @DIR@, @PORT@, @SINKPORT@ are filled in.
+my @MAIN_DEFAULTS = (
+	[ compatibility_level => '3.6' ],
+	[ queue_directory => '@DIR@/spool' ],
+	[ data_directory => '@DIR@/data' ],
+	[ mail_owner => 'postfix' ],
+	[ maillog_file => '@DIR@/maillog' ],
+	[ maillog_file_prefixes => '@DIR@' ],
+	[ inet_interfaces => '127.0.0.1' ],
+	[ inet_protocols => 'ipv4' ],
+	[ myhostname => 'postfix.example.test' ],
+	[ mydomain => 'example.test' ],
+	[ mydestination => '' ],
+	[ mynetworks => '127.0.0.0/8' ],
+	[ relayhost => '[127.0.0.1]:@SINKPORT@' ],
+	[ alias_maps => '' ],
+	[ alias_database => '' ],
+	[ biff => 'no' ],
+	# the tests want retries and failures to show at once
+	[ queue_run_delay => '1s' ],
+	[ minimal_backoff_time => '1s' ],
+	[ maximal_backoff_time => '2s' ],
+	[ smtp_connect_timeout => '5s' ],
+);
+
+# master.cf: Debian's stock services without chroot, smtpd on @PORT@
+my $MASTER_CF = <<'EOF';
+127.0.0.1:@PORT@ inet n -       n       -       -       smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+
+# unusable - why no instance can run here (a string), or undef when one can
+sub unusable {
+	return 'needs root for a Postfix instance' if $> != 0;
+	return "no Postfix ($MASTER)" unless -x $MASTER && -x $POSTFIX;
+	return 'no postfix user' unless defined getpwnam('postfix');
+	return undef;
+}
+
+# _free_port - a port of 127.0.0.1 nobody listens on right now
+sub _free_port {
+	my $s = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0,
+	    Proto => 'tcp', Listen => 1, ReuseAddr => 1)
+	    or croak "free port: $!";
+	my $p = $s->sockport;
+	close $s;
+	return $p;
+}
+
+# new(%opts) - write the instance's configuration; nothing runs yet.
+#   dir => DIR (default: a new temporary directory, removed at exit);
+#     the instance lives in DIR/postfix/
+#   port => the smtpd port (default: a free one)
+#   sink_port => the port of the relayhost [127.0.0.1]:PORT (without it,
+#     no relayhost line is written unless main sets one)
+#   main => { param => value } over the defaults (undef removes a line)
+#   master_extra => [ master.cf lines appended as they are ]
+sub new {
+	my ($class, %o) = @_;
+	my $top = $o{dir} // tempdir('postfix-t-XXXXXX', TMPDIR => 1,
+	    CLEANUP => 1);
+	my $dir = "$top/postfix";
+	mkdir $dir;
+	# mail_owner must traverse the directories above its queue
+	chmod 0755, $top, $dir;
+	my $self = bless {
+		dir => $dir,
+		port => $o{port} // _free_port(),
+		sink_port => $o{sink_port},
+		main => $o{main} // {},
+		master_extra => $o{master_extra} // [],
+	}, $class;
+	$self->write_config;
+	return $self;
+}
+
+sub dir { $_[0]{dir} }
+sub config_dir { "$_[0]{dir}/etc" }
+sub port { $_[0]{port} }
+sub log_file { "$_[0]{dir}/maillog" }
+sub pid { $_[0]{pid} }
+
+sub _fill {
+	my ($self, $s) = @_;
+	$s =~ s/\@DIR\@/$self->{dir}/g;
+	$s =~ s/\@PORT\@/$self->{port}/g;
+	my $sp = $self->{sink_port} // '';
+	$s =~ s/\@SINKPORT\@/$sp/g;
+	return $s;
+}
+
+# write_config - (re)write main.cf and master.cf from the options
+sub write_config {
+	my ($self) = @_;
+	my $d = $self->{dir};
+	mkdir "$d/$_" for qw(etc spool data);
+	my (undef, undef, $uid, $gid) = getpwnam('postfix');
+	chown $uid, $gid, "$d/data" if defined $uid;
+	my %main = map { $_->[0] => $_->[1] } @MAIN_DEFAULTS;
+	delete $main{relayhost} unless defined $self->{sink_port};
+	my @order = map { $_->[0] } @MAIN_DEFAULTS;
+	for my $k (sort keys %{ $self->{main} }) {
+		push @order, $k unless exists $main{$k};
+		$main{$k} = $self->{main}{$k};
+	}
+	my $text = "# written by t/lib/PostfixTest.pm\n";
+	for my $k (@order) {
+		next unless defined $main{$k};
+		$text .= "$k = " . $self->_fill($main{$k}) . "\n";
+	}
+	_write("$d/etc/main.cf", $text);
+	_write("$d/etc/master.cf", $self->_fill($MASTER_CF) .
+	    join('', map { "$_\n" } @{ $self->{master_extra} }));
+}
+
+sub _write {
+	my ($file, $text) = @_;
+	open my $fh, '>', $file or croak "$file: $!";
+	print $fh $text;
+	close $fh or croak "$file: $!";
+}
+
+sub _slurp {
+	my ($file) = @_;
+	open my $fh, '<', $file or return '';
+	local $/;
+	my $t = <$fh>;
+	close $fh;
+	return $t;
+}
+
+# postfix(ARGS...) - run "postfix -c ETC ARGS"; returns (exit status,
+# output)
+sub postfix {
+	my ($self, @args) = @_;
+	my $etc = $self->config_dir;
+	my $out = qx{'$POSTFIX' -c '$etc' @args 2>&1};
+	return ($? >> 8, $out);
+}
+
+# start(timeout => 20) - "postfix check" (creates the queue), then the
+# master in the foreground; returns when smtpd accepts connections. Dies
+# with the log tail when Postfix does not come up.
+sub start {
+	my ($self, %o) = @_;
+	my $why = unusable();
+	croak $why if $why;
+	croak 'already running' if $self->{pid};
+	my ($st, $out) = $self->postfix('check');
+	croak "postfix check failed ($st): $out" . $self->log_tail(20)
+	    if $st;
+	_install_signals();
+	my $mout = "$self->{dir}/master.out";
+	my $pid = fork;
+	croak "fork: $!" unless defined $pid;
+	if ($pid == 0) {
+		# its own session and process group: stop() signals the
+		# whole group, and nothing reaches the test's group
+		POSIX::setsid();
+		open STDIN, '<', '/dev/null';
+		open STDOUT, '>>', $mout or POSIX::_exit(126);
+		open STDERR, '>>', $mout or POSIX::_exit(126);
+		exec $MASTER, '-c', $self->config_dir, '-d'
+		    or POSIX::_exit(127);
+	}
+	$self->{pid} = $pid;
+	$running{"$self"} = $self;
+	my $deadline = time + ($o{timeout} // 20);
+	for (;;) {
+		if (waitpid($pid, WNOHANG) == $pid) {
+			delete $self->{pid};
+			delete $running{"$self"};
+			croak "Postfix master exited ($?):\n" .
+			    _slurp($mout) . $self->log_tail(20);
+		}
+		my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1',
+		    PeerPort => $self->{port}, Proto => 'tcp', Timeout => 1);
+		if ($s) {
+			close $s;
+			last;
+		}
+		if (time > $deadline) {
+			$self->stop;
+			croak "Postfix smtpd not listening on port " .
+			    "$self->{port}:\n" . _slurp($mout) .
+			    $self->log_tail(20);
+		}
+		sleep 0.1;
+	}
+	return $pid;
+}
+
+# running - true while the master runs
+sub running {
+	my ($self) = @_;
+	return 0 unless $self->{pid};
+	return waitpid($self->{pid}, WNOHANG) == 0;
+}
+
+# stop - SIGTERM to the master (it stops its daemons), then, after at most
+# 10 s, SIGKILL to whatever is left in its process group. Safe to call
+# twice; returns the master's wait status (undef when it was not running).
+sub stop {
+	my ($self) = @_;
+	my $pid = delete $self->{pid};
+	delete $running{"$self"};
+	return undef unless $pid;
+	my $st;
+	kill 'TERM', $pid;
+	my $deadline = time + 10;
+	while (time < $deadline) {
+		my $r = waitpid $pid, WNOHANG;
+		if ($r == $pid || $r == -1) {
+			$st = $?;
+			last;
+		}
+		sleep 0.05;
+	}
+	unless (defined $st) {
+		kill 'KILL', $pid;
+		waitpid $pid, 0;
+		$st = $?;
+	}
+	# daemons that outlive the master (smtpd in a session, postlogd)
+	# stay in its process group: give them a moment, then kill the group
+	$deadline = time + 3;
+	while (kill(0, -$pid) && time < $deadline) {
+		sleep 0.05;
+	}
+	kill 'KILL', -$pid if kill 0, -$pid;
+	return $st;
+}
+
+# log_lines(SINCE) - the lines of the instance's maillog from line SINCE
+sub log_lines {
+	my ($self, $since) = @_;
+	my @l = split /\n/, _slurp($self->log_file);
+	return @l[($since // 0) .. $#l];
+}
+
+# log_mark - the number of log lines now, to pass as SINCE
+sub log_mark { return scalar(my @l = $_[0]->log_lines) }
+
+sub log_tail {
+	my ($self, $n) = @_;
+	my @l = $self->log_lines;
+	@l = @l[-$n .. -1] if @l > $n;
+	return join("\n", @l) . "\n";
+}
+
+# wait_for_log(RE, TIMEOUT, SINCE) - the first maillog line (from line
+# SINCE) matching RE, polling up to TIMEOUT (10) seconds; undef if none
+sub wait_for_log {
+	my ($self, $re, $timeout, $since) = @_;
+	my $deadline = time + ($timeout // 10);
+	for (;;) {
+		my ($l) = grep { $_ =~ $re } $self->log_lines($since);
+		return $l if defined $l;
+		return undef if time >= $deadline;
+		sleep 0.1;
+	}
+}
+
+sub _stop_all {
+	$_->stop for values %running;
+}
+
+# _install_signals - stop the instances on INT/TERM/HUP, then run the
+# handler that was there (PosternTest's, for instance) or exit
+my $signals_installed;
+sub _install_signals {
+	return if $signals_installed++;
+	for my $sig (qw(INT TERM HUP)) {
+		my $prev = $SIG{$sig};
+		$SIG{$sig} = sub {
+			_stop_all();
+			$prev->(@_) if ref $prev eq 'CODE';
+			exit 1;
+		};
+	}
+}
+
+sub DESTROY {
+	my ($self) = @_;
+	local ($?, $!, $@);
+	$self->stop;
+}
+
+END {
+	local $?;
+	_stop_all();
+}
+
+1;
