@@ -27,7 +27,7 @@ enum listener_kind {
 	LISTENER_SMTP,		/* port 25 style: STARTTLS offered */
 	LISTENER_SUBMISSION,	/* RFC 6409: STARTTLS before AUTH and MAIL */
 	LISTENER_SMTPS,		/* RFC 8314 implicit TLS */
-	LISTENER_POLICY,	/* Postfix policy delegation (later issue) */
+	LISTENER_POLICY,	/* Postfix policy delegation server */
 };
 
 struct listen_spec {
@@ -65,6 +65,10 @@ struct config {
 	/* listeners */
 	struct listen_spec *listen;	/* owned array */
 	size_t	 nlisten;
+	/* the policy listener (daemon/policy_server.c) */
+	struct matchlist *policy_listen_clients;	/* owned; addresses */
+	char	**policy_listen_filters;	/* owned, NULL-terminated */
+	int	 policy_listen_idle_timeout;	/* seconds */
 
 	/* TLS (server side) */
 	char	*smtpd_tls_cert_file;

@@ -42,6 +42,7 @@ static int schema_check_sign_failure(const char *, char **);
 static int schema_check_canon(const char *, char **);
 static int schema_check_texthash(const char *, char **);
 static int schema_check_milter_action(const char *, char **);
+static int schema_check_policy_filters(const char *, char **);
 
 #define F(field)	offsetof(struct config, field), \
 			sizeof(((struct config *)NULL)->field)
@@ -189,6 +190,14 @@ const struct schema_param schema_params[] = {
 	    0, 0, 0, SCHEMA_F_NONEMPTY, schema_check_hostname, F(myorigin) },
 	{ "nested_header_checks", SCHEMA_TABLE, "$header_checks",
 	    0, 0, 0, 0, NULL, F(nested_header_checks) },
+	{ "policy_listen_clients", SCHEMA_ADDRESS_LIST,
+	    "127.0.0.0/8 [::1]/128",
+	    0, 0, 0, 0, NULL, F(policy_listen_clients) },
+	{ "policy_listen_filters", SCHEMA_LIST, "relay, sender, spf",
+	    0, 0, 0, 0, schema_check_policy_filters,
+	    F(policy_listen_filters) },
+	{ "policy_listen_idle_timeout", SCHEMA_TIME, "600s",
+	    1, DAY, 's', 0, NULL, F(policy_listen_idle_timeout) },
 	{ "qmgr_message_active_limit", SCHEMA_COUNT, "20000",
 	    1, 10000000, 0, 0, NULL, F(qmgr_message_active_limit) },
 	{ "queue_directory", SCHEMA_STRING, "/var/spool/postern",
@@ -377,6 +386,39 @@ schema_check_milter_action(const char *v, char **error_r)
 
 	return check_word(v, w, "tempfail, accept, reject or quarantine",
 	    error_r);
+}
+
+/*
+ * schema_check_policy_filters - the policy listener runs only filters
+ * that decide on the envelope without the message and without a loop of
+ * their own: not "policy" (it would ask a policy server from a policy
+ * server), not the content filters
+ */
+static int
+schema_check_policy_filters(const char *v, char **error_r)
+{
+	static const char *const w[] = { "relay", "sender", "spf", NULL };
+	char **tokens;
+	size_t i, k, n;
+
+	if (cf_tokenize(v, &tokens, &n, error_r) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		for (k = i + 1; k < n; k++)
+			if (strcmp(tokens[i], tokens[k]) == 0) {
+				*error_r = xasprintf("\"%s\" is listed twice",
+				    tokens[i]);
+				cf_tokens_free(&tokens);
+				return -1;
+			}
+		if (check_word(tokens[i], w, "relay, sender or spf",
+		    error_r) == -1) {
+			cf_tokens_free(&tokens);
+			return -1;
+		}
+	}
+	cf_tokens_free(&tokens);
+	return 0;
 }
 
 /* check_word - v is one of words (NULL-terminated) */
@@ -749,6 +791,8 @@ schema_set(const struct schema_param *p, struct config *cfg,
 		*(struct table **)field = table_open(value, error_r);
 		return *(struct table **)field != NULL ? 0 : -1;
 	case SCHEMA_LIST:
+		if (p->check != NULL && p->check(value, error_r) == -1)
+			return -1;
 		if (cf_tokenize(value, &tokens, NULL, error_r) == -1)
 			return -1;
 		*(char ***)field = tokens;

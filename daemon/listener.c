@@ -8,6 +8,10 @@
  * smtpd_client_event_limit_exceptions default). A refused connection
  * gets a 421 (RFC 5321 3.8) and a log line; the daemon keeps serving.
  *
+ * A `policy` listener's connections go to policy_server.c, which admits
+ * its own clients (policy_listen_clients); they are not SMTP sessions
+ * and are not counted by the limits above.
+ *
  * SPDX-License-Identifier: ISC
  */
 #include "config.h"
@@ -30,6 +34,7 @@
 #include "listener.h"
 #include "log.h"
 #include "loop.h"
+#include "policy_server.h"
 #include "runtime.h"
 #include "session.h"
 #include "xmalloc.h"
@@ -169,6 +174,11 @@ accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 	memset(&ss, 0, sizeof(ss));
 	memcpy(&ss, sa, (size_t)salen < sizeof(ss) ? (size_t)salen :
 	    sizeof(ss));
+	if (l->kind == LISTENER_POLICY) {
+		policy_server_start(l->loop, fd, (struct sockaddr *)&ss,
+		    (socklen_t)salen, l->where);
+		return;
+	}
 	rt = runtime_current();
 	why = admit(rt->config, &ss);
 	if (why != NULL) {
@@ -263,11 +273,6 @@ listeners_open(const struct config *cfg, struct loop **loops, int nloops,
 	int j;
 
 	for (i = 0; i < cfg->nlisten; i++) {
-		if (cfg->listen[i].kind == LISTENER_POLICY) {
-			*error_r = xasprintf("listen: the policy listener "
-			    "kind is not available yet");
-			return -1;
-		}
 		for (j = 0; j < nloops; j++)
 			if (bind_one(&cfg->listen[i], loops[j], error_r) == -1)
 				return -1;
@@ -291,6 +296,9 @@ close_one(void *arg)
 
 	evconnlistener_free(l->evl);
 	l->evl = NULL;
+	/* policy clients hold no mail: close them with the listener */
+	if (l->kind == LISTENER_POLICY)
+		policy_server_shutdown_loop();
 }
 
 void
@@ -301,4 +309,5 @@ listeners_close(void)
 	for (l = listeners; l != NULL; l = l->next)
 		if (l->evl != NULL)
 			loop_post(l->loop, close_one, l);
+	policy_server_release();
 }

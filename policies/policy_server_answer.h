@@ -1,0 +1,89 @@
+/*
+ * policy_server_answer.h - answer one Postfix policy delegation request
+ * with posternd's own policies: the limits (message_size_limit,
+ * smtpd_recipient_limit) and a chain of the filters of
+ * policy_listen_filters (relay, sender, spf) run through the SMTP stages
+ * up to the request's protocol_state.
+ *
+ * No I/O here: daemon/policy_server.c reads requests and writes answers.
+ *
+ * SPDX-License-Identifier: ISC
+ */
+#ifndef POSTERN_POLICY_SERVER_ANSWER_H
+#define POSTERN_POLICY_SERVER_ANSWER_H
+
+#include <stdbool.h>
+
+#include "filter.h"
+#include "policy_proto.h"
+
+struct config;
+struct policy_chain;
+
+/* the filters that make sense as a policy, the only ones allowed */
+#define POLICY_SERVER_FILTERS	"relay, sender, spf"
+
+/*
+ * policy_chain_new - the chain of cfg->policy_listen_filters (each
+ * filter's init runs; spf may start helper processes later, on first
+ * use). NULL and *error_r (owned) on failure. The chain borrows cfg,
+ * which must outlive it.
+ */
+struct policy_chain *policy_chain_new(const struct config *cfg,
+	    char **error_r);
+void	policy_chain_free(struct policy_chain **);
+
+/*
+ * policy_chain_may_block - true if answering req would run a filter
+ * that may block (then it must run on the filter pool, not the loop)
+ */
+bool	policy_chain_may_block(const struct policy_chain *,
+	    const struct policy_request *);
+
+/* the answer to one request */
+struct policy_server_result {
+	char	*action;		/* owned: the value of "action=" */
+	enum filter_verdict verdict;
+	const char *filter;		/* static: who decided, or NULL */
+	enum filter_stage stage;	/* the stage that decided */
+	char	 reply[512];		/* the decider's reply, or "" */
+	bool	 prepended;		/* action is a PREPEND */
+	char	*dropped;		/* owned: headers not passed on, or
+					   NULL (for the log) */
+};
+
+/*
+ * policy_server_answer - decide req. want_prepend: a header the filters
+ * add (Received-SPF) may be returned as PREPEND (the caller passes
+ * false for a message that already got one: Postfix asks once per
+ * recipient). Never fails: a filter chain that cannot decide gives its
+ * own TEMPFAIL reply. Fills *res (release with
+ * policy_server_result_deinit).
+ */
+void	policy_server_answer(const struct policy_chain *,
+	    const struct config *, const struct policy_request *req,
+	    bool want_prepend, struct policy_server_result *res);
+void	policy_server_result_deinit(struct policy_server_result *);
+
+/*
+ * policy_server_action - the action text Postfix accepts for a verdict
+ * (owned): CONTINUE and ACCEPT give "DUNNO", or "PREPEND name: value"
+ * when header_name is set; REJECT, TEMPFAIL and DISCONNECT give the
+ * reply itself ("554 5.7.1 text", "451 ...", "421 ..."); HOLD and
+ * DISCARD give "HOLD text" / "DISCARD text" (text from the reply, else
+ * one naming filter). The value of the header is unfolded onto one line
+ * and control characters become '?', because the answer is line based.
+ */
+char	*policy_server_action(enum filter_verdict, const char *reply,
+	    const char *filter, const char *header_name,
+	    const char *header_value);
+
+/*
+ * policy_server_log - the log line of a result that is not DUNNO (none
+ * for DUNNO): "NOQUEUE: reject: RCPT from name[addr]: reply; from=<>
+ * to=<> proto= helo=<> filter= listener=policy"
+ */
+void	policy_server_log(const struct policy_request *,
+	    const struct policy_server_result *);
+
+#endif
