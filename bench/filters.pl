@@ -15,7 +15,9 @@ use File::Basename qw(dirname);
 use File::Temp qw(tempdir);
 use Getopt::Long qw(GetOptions);
 
-my $BENCH_DIR = dirname(abs_path($0));
+use lib dirname(abs_path($0)) . '/lib';
+use Bench qw($BENCH_DIR median spew);
+
 my %opt = (rounds => 3, sizes => '4k', rules => 1000, sessions => 20,
     count => 3000, tmpdir => '/var/tmp');
 GetOptions(\%opt, 'rounds=i', 'sizes=s', 'rules=i', 'sessions=i',
@@ -32,14 +34,6 @@ sub run_quiet {
 	system(@cmd) == 0 or die "@cmd: failed\n";
 }
 
-sub spew {
-	my ($file, $text) = @_;
-	open my $fh, '>', $file or die "$file: $!\n";
-	print $fh $text;
-	close $fh;
-	chmod 0644, $file;
-}
-
 # keys and tables: every sender signs (smtp-source's From is the envelope
 # sender), with one key or both
 run_quiet('openssl', 'genpkey', '-algorithm', 'RSA', '-pkeyopt',
@@ -51,6 +45,7 @@ spew("$dir/keys", "rsa %:rsa2048:$dir/rsa.pem\ned %:ed25519:$dir/ed.pem\n");
 spew("$dir/sign-rsa", "* rsa\n");
 spew("$dir/sign-ed", "* ed\n");
 spew("$dir/sign-dual", "* rsa\n* ed\n");
+chmod 0644, map { "$dir/$_" } qw(keys sign-rsa sign-ed sign-dual);
 
 # rules that never match smtp-source's messages, so that every header and
 # body line meets all of them: the worst case of a long table
@@ -63,6 +58,7 @@ for my $i (1 .. $opt{rules}) {
 }
 spew("$dir/header_checks", join("\n", @h) . "\n");
 spew("$dir/body_checks", join("\n", @b) . "\n");
+chmod 0644, "$dir/header_checks", "$dir/body_checks";
 
 my %scenarios = (
 	'relay' => ['smtpd_filters = relay'],
@@ -111,12 +107,6 @@ for my $round (1 .. $opt{rounds}) {
 	}
 }
 
-sub median {
-	my @v = sort { $a <=> $b } @_;
-	return undef unless @v;
-	return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
-}
-
 my @out = ('| scenario | size | msg/s (median [rounds]) | CPU s/1000 msgs | ' .
     'msg/s vs relay |', '|---|---|---:|---:|---:|');
 for my $size (split /,/, $opt{sizes}) {
@@ -135,7 +125,4 @@ for my $size (split /,/, $opt{sizes}) {
 }
 my $report = join("\n", @out) . "\n";
 print $report;
-if ($opt{out}) {
-	open my $fh, '>', $opt{out} or die "$opt{out}: $!\n";
-	print $fh $report;
-}
+spew($opt{out}, $report) if $opt{out};
