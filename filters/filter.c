@@ -20,6 +20,7 @@ extern const struct filter_ops filter_regex;
 extern const struct filter_ops filter_spf;
 extern const struct filter_ops filter_dkim;
 extern const struct filter_ops filter_policy;
+extern const struct filter_ops filter_milters;
 
 /* every filter smtpd_filters may name */
 static const struct filter_ops *const filter_registry[] = {
@@ -29,6 +30,7 @@ static const struct filter_ops *const filter_registry[] = {
 	&filter_spf,
 	&filter_dkim,
 	&filter_policy,
+	&filter_milters,
 };
 
 const struct filter_ops *

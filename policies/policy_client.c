@@ -26,16 +26,11 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +42,7 @@
 #include "config/config.h"
 #include "filter.h"
 #include "log.h"
+#include "peer_socket.h"
 #include "policy_client.h"
 #include "policy_proto.h"
 #include "xmalloc.h"
@@ -63,9 +59,7 @@ struct policy_conn {
 
 struct policy_service {
 	char	*name;			/* owned: as configured */
-	char	*host;			/* owned; NULL for unix: */
-	char	*port;			/* owned; NULL for unix: */
-	char	*path;			/* owned; NULL for inet: */
+	struct peer_endpoint ep;	/* owned: where it listens */
 	pthread_mutex_t lock;		/* guards idle and nidle */
 	struct policy_conn *idle;	/* owned list, most recent first */
 	size_t	 nidle;
@@ -104,40 +98,14 @@ struct policy_tx {
 static int
 service_parse(struct policy_service *svc, const char *spec, char **error_r)
 {
-	const char *hp, *colon;
-	size_t hlen;
+	const char *err;
 
 	svc->name = xstrdup(spec);
-	if (strncmp(spec, "unix:", 5) == 0 && spec[5] != '\0') {
-		svc->path = xstrdup(spec + 5);
-		if (strlen(svc->path) >= sizeof(((struct sockaddr_un *)0)->
-		    sun_path)) {
-			*error_r = xasprintf("smtpd_policy_services: \"%s\": "
-			    "socket path too long", spec);
-			return -1;
-		}
-		return 0;
-	}
-	if (strncmp(spec, "inet:", 5) != 0 ||
-	    (colon = strrchr(spec + 5, ':')) == NULL || colon[1] == '\0' ||
-	    strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
-		*error_r = xasprintf("smtpd_policy_services: \"%s\" is not "
-		    "inet:host:port or unix:/path", spec);
+	if (peer_endpoint_parse(&svc->ep, spec, &err) == -1) {
+		*error_r = xasprintf("smtpd_policy_services: \"%s\": %s",
+		    spec, err);
 		return -1;
 	}
-	hp = spec + 5;
-	hlen = (size_t)(colon - hp);
-	if (hlen >= 2 && hp[0] == '[' && hp[hlen - 1] == ']') {
-		hp++;
-		hlen -= 2;
-	}
-	if (hlen == 0) {
-		*error_r = xasprintf("smtpd_policy_services: \"%s\" has no "
-		    "host", spec);
-		return -1;
-	}
-	svc->host = xstrndup(hp, hlen);
-	svc->port = xstrdup(colon + 1);
 	return 0;
 }
 
@@ -151,114 +119,15 @@ conn_close(struct policy_conn **cp)
 	*cp = NULL;
 }
 
-/* now_ms - monotonic milliseconds */
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* wait_fd - poll for events until deadline; 1 ready, 0 timeout, -1 error */
-static int
-wait_fd(int fd, short events, long long deadline)
-{
-	struct pollfd pfd;
-	long long left;
-	int rc;
-
-	for (;;) {
-		left = deadline - now_ms();
-		if (left <= 0)
-			return 0;
-		pfd.fd = fd;
-		pfd.events = events;
-		pfd.revents = 0;
-		rc = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
-		if (rc > 0)
-			return 1;
-		if (rc == -1 && errno != EINTR)
-			return -1;
-	}
-}
-
-/* connect_addr - one non-blocking connect with the deadline; fd or -1 */
-static int
-connect_addr(const struct sockaddr *sa, socklen_t salen, long long deadline,
-    const char **error_r)
-{
-	int fd, err = 0, one = 1;
-	socklen_t len = sizeof(err);
-
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (fd == -1) {
-		*error_r = strerror(errno);
-		return -1;
-	}
-	if (sa->sa_family != AF_UNIX)
-		/* small request/answer pairs: never wait for Nagle */
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-		    sizeof(one));
-	if (connect(fd, sa, salen) == 0)
-		return fd;
-	if (errno != EINPROGRESS && errno != EAGAIN) {
-		*error_r = strerror(errno);
-		goto fail;
-	}
-	switch (wait_fd(fd, POLLOUT, deadline)) {
-	case 0:
-		*error_r = "timeout while connecting";
-		goto fail;
-	case -1:
-		*error_r = strerror(errno);
-		goto fail;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 ||
-	    err != 0) {
-		*error_r = strerror(err != 0 ? err : errno);
-		goto fail;
-	}
-	return fd;
-fail:
-	close(fd);
-	return -1;
-}
-
 /* service_connect - a new connection to svc; NULL with *error_r */
 static struct policy_conn *
-service_connect(const struct policy_service *svc, long long deadline,
+service_connect(const struct policy_service *svc, int64_t deadline,
     const char **error_r)
 {
-	struct addrinfo hints, *res = NULL, *ai;
-	struct sockaddr_un sun;
 	struct policy_conn *c;
-	int fd = -1, gai;
+	int fd;
 
-	if (svc->path != NULL) {
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		memcpy(sun.sun_path, svc->path, strlen(svc->path) + 1);
-		fd = connect_addr((struct sockaddr *)&sun, sizeof(sun),
-		    deadline, error_r);
-	} else {
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_family = AF_UNSPEC;
-		hints.ai_socktype = SOCK_STREAM;
-		hints.ai_flags = AI_NUMERICSERV;
-		if ((gai = getaddrinfo(svc->host, svc->port, &hints,
-		    &res)) != 0) {
-			*error_r = gai_strerror(gai);
-			return NULL;
-		}
-		for (ai = res; ai != NULL && fd == -1; ai = ai->ai_next)
-			fd = connect_addr(ai->ai_addr, ai->ai_addrlen,
-			    deadline, error_r);
-		freeaddrinfo(res);
-	}
-	if (fd == -1)
+	if ((fd = peer_connect(&svc->ep, deadline, error_r)) == -1)
 		return NULL;
 	c = xcalloc(1, sizeof(*c));
 	c->fd = fd;
@@ -336,35 +205,21 @@ service_give(const struct policy_instance *in, struct policy_service *svc,
  * connection), -1 on any other failure; *error_r set unless 1.
  */
 static int
-exchange(int fd, const struct buf *req, long long deadline, char **action_r,
+exchange(int fd, const struct buf *req, int64_t deadline, char **action_r,
     bool *clean_r, const char **error_r)
 {
 	char in[POLICY_ANSWER_MAX + 1];
-	size_t off = 0, got = 0, used;
+	size_t got = 0, used, sent;
 	ssize_t n;
 	int rc;
 
-	while (off < req->len) {
-		n = send(fd, req->data + off, req->len - off, MSG_NOSIGNAL);
-		if (n > 0) {
-			off += (size_t)n;
-			continue;
-		}
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			*error_r = strerror(errno);
-			return off == 0 && (errno == EPIPE ||
-			    errno == ECONNRESET) ? 0 : -1;
-		}
-		if ((rc = wait_fd(fd, POLLOUT, deadline)) <= 0) {
-			*error_r = rc == 0 ? "timeout while writing" :
-			    strerror(errno);
-			return -1;
-		}
-	}
+	if (peer_write_all(fd, req->data, req->len, deadline, &sent,
+	    error_r) == -1)
+		return sent == 0 && (errno == EPIPE || errno == ECONNRESET) ?
+		    0 : -1;
 	for (;;) {
-		n = recv(fd, in + got, sizeof(in) - got, 0);
+		n = peer_read(fd, in + got, sizeof(in) - got, deadline,
+		    error_r);
 		if (n > 0) {
 			got += (size_t)n;
 			rc = policy_answer_parse(in, got, action_r, &used,
@@ -386,18 +241,9 @@ exchange(int fd, const struct buf *req, long long deadline, char **action_r,
 			    "connection closed in the middle of the answer";
 			return got == 0 ? 0 : -1;
 		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			*error_r = strerror(errno);
-			return got == 0 && errno == ECONNRESET ? 0 : -1;
-		}
-		if ((rc = wait_fd(fd, POLLIN, deadline)) <= 0) {
-			*error_r = rc == 0 ?
-			    "timeout while reading the answer" :
-			    strerror(errno);
-			return -1;
-		}
+		if (errno == ETIMEDOUT)
+			*error_r = "timeout while reading the answer";
+		return got == 0 && errno == ECONNRESET ? 0 : -1;
 	}
 }
 
@@ -414,11 +260,11 @@ service_query(const struct policy_instance *in, struct policy_service *svc,
 	struct policy_conn *c;
 	bool reused, retried = false, clean = false;
 	int attempt = 0, rc;
-	long long deadline;
+	int64_t deadline;
 
 	*error_r = "no attempt made";
 	while (attempt < in->try_limit) {
-		deadline = now_ms() + in->timeout_ms;
+		deadline = peer_deadline(in->timeout_ms);
 		c = service_take(in, svc);
 		reused = c != NULL;
 		if (c == NULL &&
@@ -509,9 +355,7 @@ policy_deinit(void *instance)
 		}
 		pthread_mutex_destroy(&svc->lock);
 		free(svc->name);
-		free(svc->host);
-		free(svc->port);
-		free(svc->path);
+		peer_endpoint_deinit(&svc->ep);
 	}
 	free(in->services);
 	free(in->default_action);
