@@ -13,12 +13,23 @@
 #   (b) the regex REJECT rule is Postfix's reply to its client, our text
 #   (c) from outside: Received-SPF and Authentication-Results (spf=pass)
 #       in the delivered message; a forged A-R of our id is removed
-#   (d) sender identity: Postfix here has no SASL (no Dovecot or Cyrus
-#       sasldb tools installed), so the MAIL-stage binding is checked with
-#       t/helpers/milter_client_probe -a/-u against postern-milter
+#   (g) sender identity through Postfix's own SMTP AUTH (Cyrus SASL, a
+#       sasldb of the test's, PostfixTest sasl_users) on a second smtpd
+#       port whose milter connection goes through a tap that logs every
+#       macro Postfix sends: alice's own address is delivered, signed,
+#       with "auth=pass"; MAIL FROM someone else's address is Postern's
+#       553 5.7.1, a From: she does not own Postern's 550 5.7.1
+#       (filter=sender); {auth_type} and {auth_authen} reached
+#       postern-milter. Skipped, with the reason, without Cyrus SASL.
+#   (d) the same MAIL-stage binding with t/helpers/milter_client_probe
+#       -a/-u against postern-milter directly
 #   (e) postern-milter killed: Postfix applies milter_default_action =
 #       tempfail (4xx to its client); restarted: mail flows again
 #   (f) milter_client_probe directly: the modifications it sees
+#   (h) posternd's own milter client ("milters" in its chain) calling
+#       postern-milter: signed by postern-milter's dkim (Mail::DKIM and
+#       dkimpy verify), a regex REJECT is posternd's reply to its client
+#       (skipped, with the reason, while posternd refuses the chain)
 #   and postern-milter -n refuses 'milters' in the chain, SIGTERM stops it.
 #
 # SPDX-License-Identifier: ISC
@@ -30,7 +41,7 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use MIME::Base64 qw(encode_base64);
 use Time::HiRes qw(sleep time);
-use PosternTest qw(poll_until can_connect free_port);
+use PosternTest qw(poll_until can_connect free_port reply_is);
 use PostfixTest;
 
 my $TOP = "$FindBin::Bin/../..";
@@ -123,6 +134,110 @@ sub start_milter {
 $T->{log} = $T->path('postern-milter.log');	# log_lines/wait_for_log
 ok(start_milter(), 'postern-milter listens') or BAIL_OUT('no milter');
 
+# The tap for (g): a relay between Postfix and postern-milter that logs
+# each packet Postfix sends, "N cmd C" and "N macro C name=value ...", N
+# the connection (one per SMTP session). One process, no fork.
+my $TAP_SCRIPT = <<'EOT';
+use strict;
+use warnings;
+use IO::Select;
+use IO::Socket::IP;
+my ($listen, $up, $log) = @ARGV;
+my $srv = IO::Socket::IP->new(LocalHost => '127.0.0.1',
+    LocalPort => $listen, Listen => 16, ReuseAddr => 1)
+    or die "tap: listen $listen: $!";
+open my $lf, '>>', $log or die "tap: $log: $!";
+$lf->autoflush(1);
+$| = 1;
+$SIG{PIPE} = 'IGNORE';
+print "ready\n";
+my $sel = IO::Select->new($srv);
+my (%peer, %buf, %id);		# socket -> other side; MTA side -> bytes, N
+my $n = 0;
+sub esc {
+	my ($v) = @_;
+	$v =~ s/([^\x21-\x7e])/sprintf '\\x%02x', ord $1/ge;
+	return $v;
+}
+for (;;) {
+	for my $fh ($sel->can_read) {
+		if ($fh == $srv) {
+			my $c = $srv->accept or next;
+			$n++;
+			my $u = IO::Socket::IP->new(PeerHost => '127.0.0.1',
+			    PeerPort => $up, Proto => 'tcp');
+			unless ($u) {
+				print $lf "$n refused\n";
+				close $c;
+				next;
+			}
+			($peer{$c}, $peer{$u}, $buf{$c}, $id{$c}) =
+			    ($u, $c, '', $n);
+			$sel->add($c, $u);
+			print $lf "$n connect\n";
+			next;
+		}
+		my $o = $peer{$fh} or next;	# closed in this round
+		my $r = sysread $fh, my $data, 65536;
+		if (!$r) {
+			for my $s ($fh, $o) {
+				$sel->remove($s);
+				delete $peer{$s};
+				delete $buf{$s};
+				delete $id{$s};
+				close $s;
+			}
+			next;
+		}
+		for (my $off = 0; $off < length $data;) {
+			my $w = syswrite $o, $data, length($data) - $off, $off;
+			last unless $w;
+			$off += $w;
+		}
+		next unless exists $buf{$fh};	# the milter's answers
+		$buf{$fh} .= $data;
+		while (length $buf{$fh} >= 5) {
+			my $len = unpack 'N', $buf{$fh};
+			last if length $buf{$fh} < 4 + $len;
+			my $p = substr $buf{$fh}, 4, $len;
+			substr($buf{$fh}, 0, 4 + $len) = '';
+			my $cmd = substr $p, 0, 1, '';
+			if ($cmd ne 'D') {
+				print $lf "$id{$fh} cmd $cmd\n";
+				next;
+			}
+			my $stage = substr $p, 0, 1, '';
+			$p =~ s/\0\z//;
+			my @kv = split /\0/, $p, -1;
+			my @out;
+			push @out, esc(shift @kv) . '=' . esc(shift(@kv) // '')
+			    while @kv;
+			print $lf "$id{$fh} macro $stage @out\n";
+		}
+	}
+}
+EOT
+
+my $SASL_WHY = PostfixTest->sasl_unusable;
+my ($TAP, $SUBPORT, $TAPLOG) = (free_port(), free_port(),
+    $T->path('tap.log'));
+my @SASL_OPTS;
+unless ($SASL_WHY) {
+	write_file($T->path('milter_tap.pl'), $TAP_SCRIPT);
+	$T->spawn('milter-tap', $^X, $T->path('milter_tap.pl'), $TAP, $MPORT,
+	    $TAPLOG);
+	poll_until(sub {
+		open my $l, '<', $T->path('milter-tap.log') or return 0;
+		local $/;
+		return (<$l> // '') =~ /^ready$/m;
+	}, 10) or BAIL_OUT('the milter tap did not start');
+	# submission-like: AUTH only, milters through the tap
+	@SASL_OPTS = (sasl_users => { alice => 'alice-secret' },
+	    master_extra => [ "127.0.0.1:$SUBPORT inet n - n - - smtpd " .
+		"-o smtpd_milters=inet:127.0.0.1:$TAP -o smtpd_relay_" .
+		'restrictions=permit_sasl_authenticated,reject' ]);
+}
+
 $T->start_smtp_sink;
 my $PF = PostfixTest->new(dir => $T->dir, sink_port => $T->port('relay'),
     main => {
@@ -131,7 +246,7 @@ my $PF = PostfixTest->new(dir => $T->dir, sink_port => $T->port('relay'),
 	milter_protocol => 6,
 	mynetworks => '127.0.0.0/8',
 	smtpd_relay_restrictions => 'permit_mynetworks, reject',
-    });
+    }, @SASL_OPTS);
 $PF->start;
 ok($PF->running, 'Postfix runs with smtpd_milters');
 
@@ -139,11 +254,31 @@ ok($PF->running, 'Postfix runs with smtpd_milters');
 # Postfix; returns swaks' transcript
 sub swaks {
 	my ($from, $subject, $local, @hdr) = @_;
-	my @cmd = ('swaks', '--server', '127.0.0.1:' . $PF->port,
+	return run_swaks('--server', '127.0.0.1:' . $PF->port,
 	    '--from', $from, '--to', 'bob@example.net', '--helo',
 	    'client.example.test', '--h-Subject', $subject,
 	    '--h-From', "<$from>", '--body', "Hello.\nSecond line.\n",
 	    '--local-interface', $local, map { ('--add-header', $_) } @hdr);
+}
+
+# swaks_auth(%o) - one message to Postfix's AUTH port from 127.0.0.2 (not
+# in postern.conf's mynetworks): user/pass (none: no AUTH), mech (PLAIN),
+# from (MAIL FROM), hfrom (the From: address, default from), subject
+sub swaks_auth {
+	my (%o) = @_;
+	my $hfrom = $o{hfrom} // $o{from};
+	return run_swaks('--server', "127.0.0.1:$SUBPORT", '--from', $o{from},
+	    '--to', 'bob@example.net', '--helo', 'client.example.test',
+	    '--h-Subject', $o{subject}, '--h-From', "<$hfrom>",
+	    '--body', "Hello.\nSecond line.\n",
+	    '--local-interface', '127.0.0.2',
+	    defined $o{user} ? ('--auth', $o{mech} // 'PLAIN', '--auth-user',
+	    $o{user}, '--auth-password', $o{pass}) : ());
+}
+
+# run_swaks(ARGS) - swaks' transcript (stdout and stderr)
+sub run_swaks {
+	my (@cmd) = ('swaks', @_);
 	my $pid = open(my $p, '-|') // die "fork: $!";
 	if ($pid == 0) {
 		open STDERR, '>&', \*STDOUT;
@@ -196,6 +331,117 @@ like($m, qr/^Authentication-Results: relay\.example\.test;\s+spf=pass/m,
     '(c) Authentication-Results spf=pass');
 unlike($m, qr/\(forged\)/, '(c) the forged Authentication-Results is gone');
 
+# --- (g) SMTP AUTH through Postfix (Cyrus SASL) ----------------------------
+
+# tap_session(RE) - the tap's lines of the first connection that has a
+# line matching RE (every line of it), or ()
+sub tap_session {
+	my ($re) = @_;
+	open my $l, '<', $TAPLOG or return ();
+	my @l = <$l>;
+	chomp @l;
+	my ($hit) = grep { $_ =~ $re } @l;
+	return () unless defined $hit;
+	my ($n) = $hit =~ /^(\d+) /;
+	return grep { /^\Q$n\E / } @l;
+}
+
+SKIP: {
+	skip "no SMTP AUTH in Postfix here: $SASL_WHY", 19 if $SASL_WHY;
+
+	$out = swaks_auth(from => 'alice@example.test',
+	    subject => 'no auth');
+	like($out, qr/<\*\* +554 5\.7\.1 <bob\@example\.net>: .*denied/,
+	    '(g) without AUTH Postfix refuses to relay on its AUTH port')
+	    or diag $out;
+	$out = swaks_auth(from => 'alice@example.test', subject => 'bad pw',
+	    user => 'alice', pass => 'wrong');
+	like($out, qr/<\*\* +535 5\.7\.8 /, '(g) a wrong password: 535')
+	    or diag $out;
+
+	# (a) her own address: delivered, signed, auth=pass
+	my $mark = $PF->log_mark;
+	$out = swaks_auth(from => 'alice@example.test',
+	    subject => 'authenticated alice', user => 'alice',
+	    pass => 'alice-secret');
+	like($out, qr/<-  235 2\.7\.0 /, '(g) AUTH PLAIN alice: 235')
+	    or diag $out;
+	like($out, qr/<-  250 2\.0\.0 Ok: queued/,
+	    '(g) alice as alice@: Postfix accepts') or diag $out;
+	ok($PF->wait_for_log(qr/client=\S+\[127\.0\.0\.2\],
+	    \ sasl_method=PLAIN,\ sasl_username=alice$/x, 5, $mark),
+	    '(g) Postfix logs sasl_method=PLAIN, sasl_username=alice')
+	    or diag $PF->log_tail(10);
+	($m) = $T->wait_sink(qr/authenticated alice/, 15);
+	ok($m, '(g) delivered') or diag $PF->log_tail(20);
+	$m //= '';
+	like($m, qr/^Authentication-Results:\ relay\.example\.test;\s+
+	    auth=pass\ smtp\.mailfrom=alice\@example\.test$/mx,
+	    '(g) Authentication-Results: auth=pass from postern-milter')
+	    or diag $m;
+	like($m, qr/^DKIM-Signature: .*d=example\.test/ms,
+	    '(g) signed (authenticated, from outside mynetworks)');
+	$file = $T->path('auth-signed.eml');
+	write_file($file, $m);
+	my $r = qq{'$^X' '$HELPERS/dkim_verify.pl' --dns 127.0.0.1:$DNS} .
+	    qq{ '$file' 2>&1};
+	$r = qx{$r};
+	like($r, qr/^pass d=example\.test s=sel/m, '(g) Mail::DKIM verifies')
+	    or diag $r;
+
+	# the macros Postfix sent postern-milter at MAIL (what it asked
+	# for with setsymlist: i {auth_type} {auth_authen})
+	my @s = tap_session(qr/ macro M .*\{auth_authen\}=alice\b/);
+	my ($mac) = grep { / macro M / } @s;
+	$mac //= '';
+	like($mac, qr/ \{auth_authen\}=alice( |$)/,
+	    '(g) {auth_authen}=alice reached postern-milter at MAIL')
+	    or diag join "\n", @s;
+	like($mac, qr/ \{auth_type\}=PLAIN( |$)/,
+	    '(g) {auth_type}=PLAIN reached postern-milter at MAIL');
+	ok((grep { / cmd M$/ } @s) && (grep { / cmd E$/ } @s),
+	    '(g) that session went through the tap: MAIL .. end of message')
+	    or diag join "\n", @s;
+	@s = tap_session(qr/ macro M .*\bi=/);
+	($mac) = grep { / macro M / } @s;
+	unlike($mac // '', qr/\{auth_authen\}=\S/,
+	    '(g) the session without AUTH: no {auth_authen}') or diag $mac;
+
+	# (b) MAIL FROM an address she does not own
+	$mark = $T->log_mark;
+	$out = swaks_auth(from => 'bob@example.test',
+	    hfrom => 'alice@example.test', subject => 'alice as bob',
+	    user => 'alice', pass => 'alice-secret');
+	like($out, qr/<\*\*\ +553\ 5\.7\.1\ <bob\@example\.test>:\ Sender
+	    \ address\ rejected:\ not\ owned\ by\ user\ alice/x,
+	    '(g) alice as bob@: Postern\'s 553 5.7.1 is Postfix\'s reply')
+	    or diag $out;
+	my $re = qr/reject: MAIL .*not owned by user alice;.*filter=sender/;
+	ok($T->wait_for_log($re, 5, $mark),
+	    '(g) postern-milter logs the reject, filter=sender')
+	    or diag join "\n", $T->log_lines($mark);
+
+	# (c) her own MAIL FROM, a From: she does not own
+	$mark = $T->log_mark;
+	$out = swaks_auth(from => 'alice@example.test',
+	    hfrom => 'ceo@example.test', subject => 'alice as ceo',
+	    user => 'alice', pass => 'alice-secret', mech => 'LOGIN');
+	like($out, qr/<\*\*\ +550\ 5\.7\.1\ From:\ header\ address
+	    \ <ceo\@example\.test>\ not\ owned\ by\ user\ alice/x,
+	    '(g) From: ceo@: Postern\'s 550 5.7.1 is Postfix\'s reply')
+	    or diag $out, $PF->log_tail(15);
+	ok($T->wait_for_log(qr/reject: .*ceo\@example\.test.*filter=sender/,
+	    5, $mark), '(g) postern-milter logs it, filter=sender')
+	    or diag join "\n", $T->log_lines($mark);
+	@s = tap_session(qr/ macro M .*\{auth_type\}=LOGIN/);
+	ok(scalar @s,
+	    '(g) AUTH LOGIN: {auth_type}=LOGIN reached postern-milter')
+	    or diag join "\n", $T->log_lines($mark);
+	sleep 1;
+	ok(!grep({ /alice as (bob|ceo)/ } $T->sink_messages),
+	    '(g) neither refused message was delivered');
+}
+
 # --- (d) sender identity (MAIL binding), (f) the probe ---------------------
 
 my $msg = $T->path('probe.eml');
@@ -230,6 +476,72 @@ like($out, qr/<-  250 2\.0\.0 Ok: queued/, '(e) mail flows again')
 ok(scalar $T->wait_sink(qr/milter back/, 15),
     '(e) delivered');
 
+# --- (h) posternd's milter client calling postern-milter ----------------
+
+my $P = PosternTest->new(users => 1, name => 'posternd');
+my %PCONF = (%PosternTest::QUICK_DELIVERY,
+    smtpd_filters => 'relay, milters',
+    smtpd_milters => "inet:127.0.0.1:$MPORT",
+    milter_default_action => 'tempfail');
+$P->write_config(%PCONF);
+my $pcheck = qx{'${\ $P->binary}' -n -c '${\ $P->path('main.cf')}' 2>&1};
+my $pst = $?;
+($pcheck) = split /\n/, $pcheck // '';
+SKIP: {
+	# a posternd without its milter client says "unknown filter":
+	# skipped; any other refusal of this configuration is a failure
+	skip 'posternd has no milter client yet (posternd -n: ' .
+	    "$pcheck)", 11 if $pst != 0 && $pcheck =~ /unknown filter/;
+	unless (is($pst, 0, '(h) posternd -n accepts relay, milters')) {
+		diag $pcheck;
+		skip 'posternd refuses the configuration', 10;
+	}
+	$P->start_smtp_sink;
+	$P->start_posternd(config => \%PCONF);
+	my $body = sub {
+		my ($subject) = @_;
+		return join '', map { "$_\r\n" } 'From: <alice@example.test>',
+		    'To: <bob@example.net>', "Subject: $subject",
+		    "Message-ID: <${\ time}.$$\@client.example.test>",
+		    'Date: Mon, 1 Jan 2024 00:00:00 +0000', '',
+		    'Hello through posternd.', 'Second line.';
+	};
+	my $c = $P->session('smtp');
+	my ($r) = $c->transaction('alice@example.test', 'bob@example.net',
+	    $body->('posternd to milter'));
+	reply_is($r, 250, '2.0.0', '(h) posternd accepts') or
+	    diag $P->log_tail(20);
+	my ($pm) = $P->wait_sink(qr/posternd to milter/, 15);
+	ok($pm, '(h) delivered') or diag $P->log_tail(20);
+	$pm //= '';
+	like($pm, qr/^DKIM-Signature: .*d=example\.test/ms,
+	    '(h) signed by postern-milter\'s dkim');
+	$file = $T->path('posternd-signed.eml');
+	write_file($file, $pm);
+	for my $v ([ 'Mail::DKIM', $^X, "$HELPERS/dkim_verify.pl" ],
+	    [ 'dkimpy', $PYTHON, "$HELPERS/dkim_verify.py" ]) {
+		my ($name, @cmd) = @$v;
+		my $vr = qq{'$cmd[0]' '$cmd[1]' --dns 127.0.0.1:$DNS} .
+		    qq{ '$file' 2>&1};
+		$vr = qx{$vr};
+		like($vr, qr/^pass d=example\.test s=sel/m,
+		    "(h) $name verifies") or diag $vr;
+	}
+	my $mark = $T->log_mark;
+	($r) = $c->transaction('alice@example.test', 'bob@example.net',
+	    $body->('a forbidden subject via posternd'));
+	reply_is($r, 550, '5.7.1', qr/Postern refuses forbidden subjects/,
+	    '(h) the regex REJECT is posternd\'s reply');
+	ok($T->wait_for_log(qr/reject: END-OF-HEADER from .*filter=regex/, 5,
+	    $mark), '(h) postern-milter rejected it, filter=regex');
+	$c->cmd('QUIT');
+	$c->close;
+	sleep 1;
+	ok(!grep({ /forbidden subject via posternd/ } $P->sink_messages),
+	    '(h) the rejected message was not delivered');
+	$P->finish_ok;
+}
+
 # --- SIGTERM ---------------------------------------------------------------
 
 my $t0 = time;
@@ -237,6 +549,7 @@ my $st = $T->stop('postern-milter');
 my $took = time - $t0;
 is($st, 0, 'SIGTERM: postern-milter exits 0');
 cmp_ok($took, '<', 9, "SIGTERM: stopped in ${\ sprintf '%.1f', $took} s");
+$T->sanitizer_ok('postern-milter: no sanitizer report in its log');
 
 $PF->stop;
 done_testing;

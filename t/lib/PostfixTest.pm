@@ -28,6 +28,16 @@
 #	$pf->postfix('flush');		# postfix -c ETC flush
 #	$pf->stop;
 #
+# SMTP AUTH (Cyrus SASL with a sasldb of the instance's own; check
+# PostfixTest->sasl_unusable first):
+#
+#	my $pf = PostfixTest->new(..., sasl_users => { alice => 'secret' });
+#	$pf->sasl_realm;		# the realm the users are stored in
+#	$pf->sasldb;			# the sasldb file
+#
+# Postfix then reports (and sends milters as {auth_authen}) the bare user
+# name, "alice": the realm is Postfix's myhostname, Cyrus's default.
+#
 # SPDX-License-Identifier: ISC
 
 package PostfixTest;
@@ -43,6 +53,11 @@ use Time::HiRes qw(time sleep);
 
 our $MASTER = $ENV{POSTFIX_MASTER} // '/usr/lib/postfix/sbin/master';
 our $POSTFIX = $ENV{POSTFIX_BIN} // '/usr/sbin/postfix';
+our $POSTCONF = $ENV{POSTCONF_BIN} // '/usr/sbin/postconf';
+our $SASLPASSWD = $ENV{SASLPASSWD2} // '/usr/sbin/saslpasswd2';
+# where Cyrus SASL's plugins are (Debian: /usr/lib/<multiarch>/sasl2)
+our $SASL_PLUGINS = $ENV{SASL_PLUGINS} //
+    (grep { -d } glob('/usr/lib/*/sasl2'), '/usr/lib/sasl2')[0];
 
 # every running instance (stringified object => object), for END/signals
 my %running;
@@ -71,6 +86,22 @@ my @MAIN_DEFAULTS = (
 	[ minimal_backoff_time => '1s' ],
 	[ maximal_backoff_time => '2s' ],
 	[ smtp_connect_timeout => '5s' ],
+);
+
+# the main.cf lines of an instance with sasl_users (main => {...} still
+# overrides them). Debian's Postfix reads smtpd.conf from
+# $config_directory/sasl whatever cyrus_sasl_config_path says; upstream's
+# reads it from cyrus_sasl_config_path: both point to the same directory.
+# An empty smtpd_sasl_local_domain makes the realm Postfix's myhostname
+# and the user names bare ("alice", not "alice@realm").
+my @SASL_DEFAULTS = (
+	[ smtpd_sasl_auth_enable => 'yes' ],
+	[ smtpd_sasl_type => 'cyrus' ],
+	[ smtpd_sasl_path => 'smtpd' ],
+	[ cyrus_sasl_config_path => '@DIR@/etc/sasl' ],
+	[ smtpd_sasl_local_domain => '' ],
+	[ smtpd_sasl_security_options => 'noanonymous' ],
+	[ smtpd_tls_auth_only => 'no' ],
 );
 
 # master.cf: Debian's stock services without chroot, smtpd on @PORT@
@@ -110,6 +141,25 @@ sub unusable {
 	return undef;
 }
 
+# sasl_unusable - why an instance with sasl_users cannot run here (a
+# string), or undef when it can: Postfix built with Cyrus SASL,
+# saslpasswd2 (sasl2-bin), the sasldb, PLAIN and LOGIN plugins
+# (libsasl2-modules-db, libsasl2-modules)
+sub sasl_unusable {
+	my $why = unusable();
+	return $why if $why;
+	return "no saslpasswd2 ($SASLPASSWD): install sasl2-bin"
+	    unless -x $SASLPASSWD;
+	for my $p (qw(sasldb plain login)) {
+		return "no Cyrus SASL $p plugin in $SASL_PLUGINS"
+		    unless glob("$SASL_PLUGINS/lib$p.so*");
+	}
+	my $types = qx{'$POSTCONF' -a 2>/dev/null};
+	return 'Postfix lacks Cyrus SASL support (postconf -a)'
+	    unless $types =~ /^cyrus$/m;
+	return undef;
+}
+
 # _free_port - a port of 127.0.0.1 nobody listens on right now
 sub _free_port {
 	my $s = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0,
@@ -128,6 +178,8 @@ sub _free_port {
 #     no relayhost line is written unless main sets one)
 #   main => { param => value } over the defaults (undef removes a line)
 #   master_extra => [ master.cf lines appended as they are ]
+#   sasl_users => { user => password }: SMTP AUTH (PLAIN, LOGIN) with
+#     Cyrus SASL against a sasldb of these users (see @SASL_DEFAULTS)
 sub new {
 	my ($class, %o) = @_;
 	my $top = $o{dir} // tempdir('postfix-t-XXXXXX', TMPDIR => 1,
@@ -142,6 +194,7 @@ sub new {
 		sink_port => $o{sink_port},
 		main => $o{main} // {},
 		master_extra => $o{master_extra} // [],
+		sasl_users => $o{sasl_users},
 	}, $class;
 	$self->write_config;
 	return $self;
@@ -152,6 +205,20 @@ sub config_dir { "$_[0]{dir}/etc" }
 sub port { $_[0]{port} }
 sub log_file { "$_[0]{dir}/maillog" }
 sub pid { $_[0]{pid} }
+sub sasldb { "$_[0]{dir}/sasldb2" }
+
+# sasl_realm - the realm the sasldb users live in: smtpd_sasl_local_domain
+# when main sets it, else Postfix's myhostname (what Cyrus falls back to)
+sub sasl_realm {
+	my ($self) = @_;
+	my $m = $self->{main};
+	return $m->{smtpd_sasl_local_domain}
+	    if defined $m->{smtpd_sasl_local_domain} &&
+	    $m->{smtpd_sasl_local_domain} ne '';
+	return $m->{myhostname} if exists $m->{myhostname};
+	my ($d) = grep { $_->[0] eq 'myhostname' } @MAIN_DEFAULTS;
+	return $d->[1];
+}
 
 sub _fill {
 	my ($self, $s) = @_;
@@ -169,9 +236,11 @@ sub write_config {
 	mkdir "$d/$_" for qw(etc spool data);
 	my (undef, undef, $uid, $gid) = getpwnam('postfix');
 	chown $uid, $gid, "$d/data" if defined $uid;
-	my %main = map { $_->[0] => $_->[1] } @MAIN_DEFAULTS;
+	my @defaults = @MAIN_DEFAULTS;
+	push @defaults, @SASL_DEFAULTS if $self->{sasl_users};
+	my %main = map { $_->[0] => $_->[1] } @defaults;
 	delete $main{relayhost} unless defined $self->{sink_port};
-	my @order = map { $_->[0] } @MAIN_DEFAULTS;
+	my @order = map { $_->[0] } @defaults;
 	for my $k (sort keys %{ $self->{main} }) {
 		push @order, $k unless exists $main{$k};
 		$main{$k} = $self->{main}{$k};
@@ -184,6 +253,34 @@ sub write_config {
 	_write("$d/etc/main.cf", $text);
 	_write("$d/etc/master.cf", $self->_fill($MASTER_CF) .
 	    join('', map { "$_\n" } @{ $self->{master_extra} }));
+	$self->_write_sasl if $self->{sasl_users};
+}
+
+# _write_sasl - the sasldb (DIR/sasldb2, the postfix user's: smtpd reads it
+# after dropping privileges) and etc/sasl/smtpd.conf
+sub _write_sasl {
+	my ($self) = @_;
+	my $d = $self->{dir};
+	my $db = $self->sasldb;
+	my $realm = $self->sasl_realm;
+	mkdir "$d/etc/sasl";
+	chmod 0755, "$d/etc/sasl";
+	unlink $db;
+	for my $u (sort keys %{ $self->{sasl_users} }) {
+		# -p: the password on stdin; -c: create the user
+		open my $p, '|-', $SASLPASSWD, '-f', $db, '-p', '-c', '-u',
+		    $realm, $u or croak "$SASLPASSWD: $!";
+		print $p "$self->{sasl_users}{$u}\n";
+		close $p or croak "$SASLPASSWD -u $realm $u failed ($?)";
+	}
+	my (undef, undef, $uid, $gid) = getpwnam('postfix');
+	chown $uid, $gid, $db if defined $uid;
+	chmod 0600, $db;
+	_write("$d/etc/sasl/smtpd.conf", join('', map { "$_\n" }
+	    'pwcheck_method: auxprop',
+	    'auxprop_plugin: sasldb',
+	    "sasldb_path: $db",
+	    'mech_list: PLAIN LOGIN'));
 }
 
 sub _write {
