@@ -10,6 +10,21 @@
  * forged Authentication-Results are deleted (RFC 8601 5), then each edit
  * is sent in order, so that the MTA numbers headers as our chain did.
  *
+ * An action the MTA did not offer in negotiation (milter_host.c logs
+ * them once per connection) is checked here before anything is sent,
+ * by milter_map_edit_fallback: an added header that only annotates (a
+ * result, a note) is dropped with a warning and the message delivered;
+ * a DKIM-Signature follows dkim_sign_failure_action, as when the dkim
+ * filter cannot sign; anything that changes who gets the mail or
+ * rewrites or removes content, a HOLD, and the deletion of forged
+ * Authentication-Results fail closed: 451, with a warning naming the
+ * action. Delivering forged authentication results, or mail to the
+ * wrong recipients, is worse than a deferral the operator is told about
+ * at every connection and can end by offering the action.
+ *
+ * Insert indexes are shifted for Postfix, which counts its own hidden
+ * Received: header in them (milter_map_insert_index).
+ *
  * What libmilter does not offer stays undone: a recipient's DSN
  * parameters on ADD_RCPT (smfi_addrcpt_par would need them per edit).
  *
@@ -33,6 +48,24 @@
 #include "xmalloc.h"
 
 #define REPLACE_CHUNK	(64 * 1024)	/* bytes per smfi_replacebody */
+
+static const char *
+qid(const struct mconn *c)
+{
+	return c->tx->queue_id != NULL ? c->tx->queue_id : "NOQUEUE";
+}
+
+/* not_offered - the warning for an action the MTA did not offer */
+static void
+not_offered(const struct mconn *c, unsigned action, const char *what,
+    const char *outcome)
+{
+	char words[64];
+
+	log_warnx("%s: %s: the MTA did not offer the milter action \"%s\"; "
+	    "%s", qid(c), what, milter_map_actions_text(action, words,
+	    sizeof(words)), outcome);
+}
 
 /*
  * mvalue - a header value as libmilter must get it: folding with LF only
@@ -65,6 +98,12 @@ delete_forged(SMFICTX *ctx, struct mconn *c)
 	n = milter_map_forged_ar(c->tx->headers.data != NULL ?
 	    c->tx->headers.data : "", c->tx->headers.len,
 	    mhost_config()->authserv_id, &del);
+	/* fail closed: never deliver results that claim to be ours */
+	if (n > 0 && (c->offered & MILTER_MAP_CHGHDRS) == 0) {
+		not_offered(c, MILTER_MAP_CHGHDRS, "cannot delete forged "
+		    "Authentication-Results", "message tempfailed");
+		rc = -1;
+	}
 	for (i = 0; i < n && rc == 0; i++)
 		if (smfi_chgheader(ctx, del[i].name, del[i].index, NULL) !=
 		    MI_SUCCESS)
@@ -87,7 +126,8 @@ send_edit(SMFICTX *ctx, struct mconn *c, const struct filter_edit *e)
 		break;
 	case FILTER_EDIT_INSERT_HEADER:
 		v = mvalue(c, e->value);
-		rc = smfi_insheader(ctx, (int)e->index, e->name, v);
+		rc = smfi_insheader(ctx, milter_map_insert_index(e->index,
+		    c->hides_received), e->name, v);
 		break;
 	case FILTER_EDIT_CHANGE_HEADER:
 		if (e->value != NULL)
@@ -191,17 +231,75 @@ check_edits(struct mconn *c, const struct filter_edits *edits,
 	return rc;
 }
 
+/*
+ * plan_edits - which edits the MTA can take (milter_map_edit_fallback):
+ * *skip_r[i] true for the i-th edit to leave out (owned array, NULL
+ * when there are no edits). -1 when the message must be tempfailed
+ * (logged).
+ *
+ * XXX issue 4: a skipped insert is still counted in the indexes of
+ * later changes of a field of its name (only when the MTA offers change
+ * but not add; no filter of ours inserts and then changes one name).
+ */
+static int
+plan_edits(struct mconn *c, const struct filter_edits *edits,
+    bool **skip_r)
+{
+	const struct filter_edit *e;
+	const char *action = mhost_config()->dkim_sign_failure_action;
+	char what[128];
+	size_t i, n = 0;
+	int rc = 0;
+
+	for (e = edits->head; e != NULL; e = e->next)
+		n++;
+	*skip_r = n > 0 ? xcalloc(n, sizeof(**skip_r)) : NULL;
+	for (e = edits->head, i = 0; e != NULL && rc == 0; e = e->next, i++) {
+		snprintf(what, sizeof(what), "%s%s", e->name != NULL ?
+		    "header " : "edit", e->name != NULL ? e->name : "");
+		switch (milter_map_edit_fallback(e, c->offered)) {
+		case MILTER_MAP_SEND:
+			break;
+		case MILTER_MAP_SKIP:
+			not_offered(c, milter_map_edit_needs(e->kind), what,
+			    "not added");
+			(*skip_r)[i] = true;
+			break;
+		case MILTER_MAP_UNSIGNED:
+			if (action != NULL && strcmp(action, "tempfail") == 0) {
+				not_offered(c, MILTER_MAP_ADDHDRS, what,
+				    "message tempfailed "
+				    "(dkim_sign_failure_action = tempfail)");
+				rc = -1;
+				break;
+			}
+			not_offered(c, MILTER_MAP_ADDHDRS, what,
+			    "delivered unsigned "
+			    "(dkim_sign_failure_action = accept)");
+			(*skip_r)[i] = true;
+			break;
+		case MILTER_MAP_FAIL:
+			not_offered(c, milter_map_edit_needs(e->kind), what,
+			    "message tempfailed");
+			rc = -1;
+			break;
+		}
+	}
+	return rc;
+}
+
 /* send_edits - every modification, in order; -1 when one failed */
 static int
 send_edits(SMFICTX *ctx, struct mconn *c, const struct filter_edits *edits,
-    const struct buf *body)
+    const bool *skip, const struct buf *body)
 {
 	const struct filter_edit *e;
+	size_t i;
 
 	if (delete_forged(ctx, c) == -1)
 		return -1;
-	for (e = edits->head; e != NULL; e = e->next)
-		if (send_edit(ctx, c, e) == -1)
+	for (e = edits->head, i = 0; e != NULL; e = e->next, i++)
+		if (!skip[i] && send_edit(ctx, c, e) == -1)
 			return -1;
 	if (body != NULL && send_body(ctx, body) == -1)
 		return -1;
@@ -244,6 +342,7 @@ mhost_eom(SMFICTX *ctx, struct mconn *c)
 	struct filter_edits edits;
 	struct filter_call call;
 	struct buf *body = NULL;
+	bool *skip = NULL;
 	enum filter_verdict v;
 	const char *who, *rcpt;
 	sfsistat st = SMFIS_CONTINUE;
@@ -275,8 +374,19 @@ mhost_eom(SMFICTX *ctx, struct mconn *c)
 		st = SMFIS_DISCARD;
 		goto out;
 	}
+	/* libmilter allows a quarantine only at end, after the edits */
+	if (tx->hold_reply[0] != '\0' &&
+	    (c->offered & MILTER_MAP_QUARANTINE) == 0) {
+		not_offered(c, MILTER_MAP_QUARANTINE, "cannot hold the message",
+		    "message tempfailed");
+		st = mhost_refuse(ctx, c, FILTER_TEMPFAIL,
+		    "451 4.3.0 Error: cannot hold the message", NULL,
+		    "END-OF-MESSAGE", rcpt);
+		goto out;
+	}
 	if (check_edits(c, &edits, &body) == -1 ||
-	    send_edits(ctx, c, &edits, body) == -1) {
+	    plan_edits(c, &edits, &skip) == -1 ||
+	    send_edits(ctx, c, &edits, skip, body) == -1) {
 		st = mhost_refuse(ctx, c, FILTER_TEMPFAIL,
 		    "451 4.3.0 Error: filter edits failed", NULL,
 		    "END-OF-MESSAGE", rcpt);
@@ -294,6 +404,7 @@ mhost_eom(SMFICTX *ctx, struct mconn *c)
 	}
 	tx->completed = true;
 out:
+	free(skip);
 	if (body != NULL) {
 		buf_deinit(body);
 		free(body);

@@ -40,6 +40,9 @@ struct mtx {
 	size_t	 nrcpts;
 	struct buf headers;		/* the header block as received */
 	struct buf view;		/* the same, forged A-R removed */
+	bool	 has_forged;		/* view lost forged A-R fields */
+	/* header block + CRLF + body as posternd counts: size at EOM */
+	size_t	 data_size;
 	enum filter_verdict final;	/* DISCARD seen before EOM */
 	bool	 completed;		/* EOM passed: no ABORT stage */
 	char	 hold_reply[MHOST_REPLY_MAX];	/* first HOLD, or "" */
@@ -53,6 +56,9 @@ struct mconn {
 	bool	 have_sa;
 	bool	 leadspc;		/* SMFIP_HDR_LEADSPC negotiated */
 	bool	 noreply_hdr;		/* SMFIP_NR_HDR negotiated */
+	unsigned offered;		/* MILTER_MAP_* the MTA offered (all
+					   when it did not negotiate) */
+	bool	 hides_received;	/* Postfix: insert indexes + 1 */
 	char	*client_addr;		/* owned */
 	char	*client_name;		/* owned */
 	char	*helo;			/* owned or NULL */
@@ -91,6 +97,8 @@ void	mhost_log(struct mconn *, const char *what, const char *stage,
 sfsistat mhost_refuse(SMFICTX *, struct mconn *, enum filter_verdict v,
 	    const char *reply, const char *who, const char *stage,
 	    const char *rcpt);
+/* mhost_needs - the MILTER_MAP_* actions the chain may need */
+unsigned mhost_needs(void);
 /* mhost_eom - the EOM stage and its edits (milter_eom.c) */
 sfsistat mhost_eom(SMFICTX *, struct mconn *);
 

@@ -18,6 +18,18 @@
  * applied with smfi_quarantine there (the only place libmilter allows
  * it); DISCONNECT becomes a tempfail with the filter's 421 reply.
  *
+ * ACCEPT is never libmilter's SMFIS_ACCEPT at CONNECT or HELO (libmilter
+ * would then skip every message of the connection, DKIM signing
+ * included): the connection's chain_tx remembers it and skips only its
+ * own later stages, as in posternd. Before end of message it is
+ * SMFIS_CONTINUE too: the message's chain_tx skips the rest of the
+ * chain (filters/chain.c run_stage), but end of message still has work
+ * that is not the chain's - removing forged Authentication-Results and
+ * a HOLD seen earlier. Only from end of header on, when the header block
+ * is known to carry no forged results and nothing is held, is
+ * SMFIS_ACCEPT the same as going on, and the rest of the message is
+ * not sent to us.
+ *
  * SPDX-License-Identifier: ISC
  */
 #include "config.h"
@@ -44,13 +56,23 @@
 static const struct config *host_cfg;	/* borrowed: main's */
 static struct chain *host_chain;	/* owned */
 static atomic_ullong host_session_ids;
+static unsigned host_needs;		/* MILTER_MAP_* the chain may need */
+
+/* our action bits are libmilter's (milter_map.c has no libmilter) */
+_Static_assert(MILTER_MAP_ADDHDRS == SMFIF_ADDHDRS &&
+    MILTER_MAP_CHGBODY == SMFIF_CHGBODY &&
+    MILTER_MAP_ADDRCPT == SMFIF_ADDRCPT &&
+    MILTER_MAP_DELRCPT == SMFIF_DELRCPT &&
+    MILTER_MAP_CHGHDRS == SMFIF_CHGHDRS &&
+    MILTER_MAP_QUARANTINE == SMFIF_QUARANTINE &&
+    MILTER_MAP_CHGFROM == SMFIF_CHGFROM, "milter action bits");
 
 /* the macros each stage needs (Sendmail allows five per stage) */
 static const struct {
 	int	 stage;
 	const char *list;
 } host_macros[] = {
-	{ SMFIM_CONNECT, "j {daemon_name}" },
+	{ SMFIM_CONNECT, "j {daemon_name} v" },	/* v: is it Postfix */
 	{ SMFIM_HELO, "{tls_version} {cipher}" },
 	{ SMFIM_ENVFROM, "i {auth_type} {auth_authen}" },
 	{ SMFIM_ENVRCPT, "i" },
@@ -80,12 +102,31 @@ milter_host_check(const struct config *cfg, char **error_r)
 int
 milter_host_init(const struct config *cfg, char **error_r)
 {
+	const struct filter_ops *ops;
+	size_t i;
+
 	if (milter_host_check(cfg, error_r) == -1)
 		return -1;
 	if ((host_chain = chain_new(cfg, error_r)) == NULL)
 		return -1;
 	host_cfg = cfg;
+	host_needs = 0;
+	for (i = 0; cfg->smtpd_filters != NULL &&
+	    cfg->smtpd_filters[i] != NULL; i++) {
+		ops = filter_lookup(cfg->smtpd_filters[i]);
+		host_needs |= milter_map_filter_needs(cfg->smtpd_filters[i],
+		    ops != NULL && ops->edits);
+	}
+	/* forged Authentication-Results are deleted (RFC 8601 5) */
+	if (cfg->authserv_id != NULL && cfg->authserv_id[0] != '\0')
+		host_needs |= MILTER_MAP_CHGHDRS;
 	return 0;
+}
+
+unsigned
+mhost_needs(void)
+{
+	return host_needs;
 }
 
 void
@@ -139,6 +180,8 @@ conn_get(SMFICTX *ctx)
 	c->fconn.session_id = atomic_fetch_add(&host_session_ids, 1) + 1;
 	/* the MTA does not say HELO or EHLO; every MTA with milters speaks ESMTP */
 	c->fconn.is_esmtp = true;
+	/* no negotiation (an old MTA): libmilter's own check decides */
+	c->offered = MILTER_MAP_EDITS;
 	refresh_fconn(c);
 	smfi_setpriv(ctx, c);
 	return c;
@@ -295,7 +338,12 @@ map_verdict(SMFICTX *ctx, struct mconn *c, enum filter_verdict v,
 	case FILTER_CONTINUE:
 		return SMFIS_CONTINUE;
 	case FILTER_ACCEPT:
-		return SMFIS_ACCEPT;
+		/*
+		 * The chain_tx is marked accepted and skips its later stages;
+		 * SMFIS_ACCEPT would skip more (see the top of this file):
+		 * x_eoh and x_body give it when it is the same
+		 */
+		return SMFIS_CONTINUE;
 	case FILTER_REJECT:
 	case FILTER_TEMPFAIL:
 	case FILTER_DISCONNECT:
@@ -348,6 +396,17 @@ run(SMFICTX *ctx, struct mconn *c, struct chain_tx *ctx_chain,
 	return map_verdict(ctx, c, v, call, who, stage, rcpt);
 }
 
+/*
+ * accept_early - SMFIS_ACCEPT from end of header on, when the chain
+ * accepted the message and end of message has nothing left to do
+ */
+static bool
+accept_early(const struct mtx *tx)
+{
+	return tx->chain.accepted && !tx->has_forged &&
+	    tx->hold_reply[0] == '\0' && tx->final != FILTER_DISCARD;
+}
+
 /* ---- the callbacks ---- */
 
 static sfsistat
@@ -356,19 +415,34 @@ x_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
 {
 	struct mconn *c = conn_get(ctx);
+	char what[160];
+	unsigned missing;
 	size_t i;
 
 	*pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY |
 	    SMFIF_ADDRCPT | SMFIF_DELRCPT | SMFIF_QUARANTINE | SMFIF_CHGFROM |
 	    SMFIF_SETSYMLIST);
+	c->offered = (unsigned)(f0 & MILTER_MAP_EDITS);
+	/*
+	 * Once per connection, loudly: what the chain may ask for and this
+	 * MTA will not do (milter_eom.c then follows each filter's failure
+	 * rule: a note is dropped, a signature follows
+	 * dkim_sign_failure_action, anything else tempfails)
+	 */
+	if ((missing = host_needs & ~c->offered) != 0)
+		log_warnx("the MTA does not offer the milter actions: %s; "
+		    "messages that need them are tempfailed or go without "
+		    "(see postern-milter(8)); offered %#lx",
+		    milter_map_actions_text(missing, what, sizeof(what)), f0);
 	/*
 	 * Headers exactly as received (the space after the colon is the
 	 * sender's, a DKIM verifier needs it); no reply per header, since
 	 * the header stage runs at end of header; no body when no filter
-	 * reads it.
+	 * reads it and no end of message needs its size.
 	 */
 	*pf1 = f1 & (SMFIP_HDR_LEADSPC | SMFIP_NR_HDR | SMFIP_NOUNKNOWN);
-	if (!chain_has_stage(host_chain, FILTER_STAGE_BODY))
+	if (!chain_has_stage(host_chain, FILTER_STAGE_BODY) &&
+	    !chain_has_stage(host_chain, FILTER_STAGE_EOM))
 		*pf1 |= f1 & SMFIP_NOBODY;
 	*pf2 = *pf3 = 0;
 	c->leadspc = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
@@ -406,14 +480,18 @@ x_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 	    matchlist_match_addr(host_cfg->mynetworks,
 	    (const struct sockaddr *)&c->ss);
 	refresh_fconn(c);
+	c->hides_received = milter_map_hides_received(smfi_getsymval(ctx,
+	    "v"));
 	log_info("connect from %s[%s]%s", c->client_name, c->client_addr,
 	    c->fconn.is_mynetworks ? " (mynetworks)" : "");
 	if (log_debug_enabled("milter"))
-		log_debug("milter", "connect: j=%s daemon_name=%s",
+		log_debug("milter", "connect: j=%s daemon_name=%s v=%s",
 		    smfi_getsymval(ctx, "j") != NULL ?
 		    smfi_getsymval(ctx, "j") : "",
 		    smfi_getsymval(ctx, "{daemon_name}") != NULL ?
-		    smfi_getsymval(ctx, "{daemon_name}") : "");
+		    smfi_getsymval(ctx, "{daemon_name}") : "",
+		    smfi_getsymval(ctx, "v") != NULL ?
+		    smfi_getsymval(ctx, "v") : "");
 	if (c->conn_chain.state == NULL)
 		chain_tx_begin(&c->conn_chain, host_chain, &c->fconn);
 	mhost_call_init(c, &call, FILTER_STAGE_CONNECT);
@@ -546,10 +624,15 @@ static sfsistat
 x_header(SMFICTX *ctx, char *name, char *value)
 {
 	struct mconn *c = conn_get(ctx);
+	size_t before;
 
-	if (c->tx != NULL && name != NULL)
+	if (c->tx != NULL && name != NULL) {
+		before = c->tx->headers.len;
 		(void)milter_map_field(&c->tx->headers, name,
 		    value != NULL ? value : "", c->leadspc);
+		/* the field as posternd counts it: CRLF lines */
+		c->tx->data_size += c->tx->headers.len - before;
+	}
 	return c->noreply_hdr ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
@@ -569,11 +652,15 @@ x_eoh(SMFICTX *ctx)
 	if (tx == NULL)
 		return SMFIS_CONTINUE;
 	tx_queue_id(ctx, tx);
+	tx->data_size += 2;	/* the empty line ending the header block */
 	rcpt = tx->nrcpts > 0 ? tx->rcpts[0].address : NULL;
 	buf_reset(&tx->view);
 	if (tx->headers.len > 0)
 		buf_append(&tx->view, tx->headers.data, tx->headers.len);
+	tx->has_forged = false;
 	if ((n = auth_results_strip(&tx->view, host_cfg->authserv_id)) > 0)
+		tx->has_forged = true;
+	if (n > 0)
 		log_info("%s: removed %zu Authentication-Results field%s "
 		    "claiming to be from %s", tx->queue_id != NULL ?
 		    tx->queue_id : "NOQUEUE", n, n > 1 ? "s" : "",
@@ -601,6 +688,11 @@ x_eoh(SMFICTX *ctx)
 		st = run(ctx, c, &tx->chain, &call, "END-OF-HEADER", rcpt);
 	}
 	header_list_deinit(&hl);
+	if (st == SMFIS_CONTINUE && accept_early(tx)) {
+		log_debug("milter", "END-OF-HEADER: accepted, nothing left "
+		    "for end of message");
+		return SMFIS_ACCEPT;
+	}
 	return st;
 }
 
@@ -609,14 +701,19 @@ x_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
 	struct mconn *c = conn_get(ctx);
 	struct filter_call call;
+	sfsistat st;
 
 	if (c->tx == NULL || len == 0)
 		return SMFIS_CONTINUE;
+	c->tx->data_size += len;	/* CRLF lines, as posternd counts */
 	mhost_call_init(c, &call, FILTER_STAGE_BODY);
 	call.chunk = chunk;
 	call.chunk_len = len;
-	return run(ctx, c, &c->tx->chain, &call, "END-OF-MESSAGE",
+	st = run(ctx, c, &c->tx->chain, &call, "END-OF-MESSAGE",
 	    c->tx->nrcpts > 0 ? c->tx->rcpts[0].address : NULL);
+	if (st == SMFIS_CONTINUE && accept_early(c->tx))
+		return SMFIS_ACCEPT;
+	return st;
 }
 
 static sfsistat
@@ -628,6 +725,8 @@ x_eom(SMFICTX *ctx)
 	if (c->tx == NULL)
 		return SMFIS_CONTINUE;
 	tx_queue_id(ctx, c->tx);
+	/* the real size, as posternd sets it at end of message */
+	c->tx->ftx.size = c->tx->data_size;
 	st = mhost_eom(ctx, c);
 	mhost_tx_end(c);
 	return st;

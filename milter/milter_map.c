@@ -6,6 +6,10 @@
  * milter_host.c, and the Authentication-Results rule itself to
  * daemon/auth_results.c (only its answer per field is used here).
  *
+ * The action tables (which filter may need which milter action, what to
+ * do with an edit the MTA cannot take) are the policy of postern-milter
+ * on a short-handed MTA; doc/postern-milter.8 says it for operators.
+ *
  * Protocol notes: RFC 5321 4.2 (reply codes), RFC 3463 (enhanced codes),
  * RFC 5322 2.2 (header fields, folding), RFC 8601 5 (removing results
  * that claim our authserv-id), RFC 3461 4 (NOTIFY, ORCPT).
@@ -16,6 +20,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,4 +291,133 @@ milter_map_client(const struct sockaddr *sa, const char *hostname,
 		*name_r = xstrdup("unknown");
 	else
 		*name_r = xstrdup(hostname);
+}
+
+/*
+ * The filters of Postern and the actions they may need at end of message
+ * (filters/, policies/: what each passes to filter_edits_add, and HOLD).
+ * relay never edits nor holds.
+ */
+static const struct {
+	const char *name;
+	unsigned needs;
+} filter_needs[] = {
+	{ "relay", 0 },
+	{ "dkim", MILTER_MAP_ADDHDRS },
+	{ "sender", MILTER_MAP_ADDHDRS },
+	{ "spf", MILTER_MAP_ADDHDRS | MILTER_MAP_QUARANTINE },
+	{ "regex", MILTER_MAP_ADDHDRS | MILTER_MAP_CHGHDRS |
+	    MILTER_MAP_ADDRCPT | MILTER_MAP_DELRCPT | MILTER_MAP_QUARANTINE },
+	{ "policy", MILTER_MAP_ADDHDRS | MILTER_MAP_ADDRCPT |
+	    MILTER_MAP_DELRCPT | MILTER_MAP_QUARANTINE },
+};
+
+unsigned
+milter_map_filter_needs(const char *name, bool edits)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(filter_needs) / sizeof(filter_needs[0]); i++)
+		if (strcmp(filter_needs[i].name, name) == 0)
+			return filter_needs[i].needs;
+	return (edits ? MILTER_MAP_EDITS : 0) | MILTER_MAP_QUARANTINE;
+}
+
+unsigned
+milter_map_edit_needs(enum filter_edit_kind kind)
+{
+	switch (kind) {
+	case FILTER_EDIT_ADD_HEADER:
+	case FILTER_EDIT_INSERT_HEADER:
+		return MILTER_MAP_ADDHDRS;
+	case FILTER_EDIT_CHANGE_HEADER:
+		return MILTER_MAP_CHGHDRS;
+	case FILTER_EDIT_CHANGE_FROM:
+		return MILTER_MAP_CHGFROM;
+	case FILTER_EDIT_ADD_RCPT:
+		return MILTER_MAP_ADDRCPT;
+	case FILTER_EDIT_DELETE_RCPT:
+		return MILTER_MAP_DELRCPT;
+	case FILTER_EDIT_REPLACE_BODY:
+		return MILTER_MAP_CHGBODY;
+	}
+	return MILTER_MAP_EDITS;
+}
+
+enum milter_map_fallback
+milter_map_edit_fallback(const struct filter_edit *e, unsigned offered)
+{
+	unsigned need = milter_map_edit_needs(e->kind);
+
+	if ((offered & need) == need)
+		return MILTER_MAP_SEND;
+	if (e->kind != FILTER_EDIT_ADD_HEADER &&
+	    e->kind != FILTER_EDIT_INSERT_HEADER)
+		return MILTER_MAP_FAIL;
+	/* RFC 6376 5.6: the signature is the one header that is not a note */
+	if (e->name != NULL && strcasecmp(e->name, "DKIM-Signature") == 0)
+		return MILTER_MAP_UNSIGNED;
+	return MILTER_MAP_SKIP;
+}
+
+static const struct {
+	unsigned bit;
+	const char *words;
+} action_words[] = {
+	{ MILTER_MAP_ADDHDRS, "add headers" },
+	{ MILTER_MAP_CHGHDRS, "change headers" },
+	{ MILTER_MAP_CHGBODY, "replace body" },
+	{ MILTER_MAP_ADDRCPT, "add recipients" },
+	{ MILTER_MAP_DELRCPT, "delete recipients" },
+	{ MILTER_MAP_CHGFROM, "change sender" },
+	{ MILTER_MAP_QUARANTINE, "quarantine" },
+};
+
+const char *
+milter_map_actions_text(unsigned mask, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+	int n;
+
+	if (outlen == 0)
+		return out;
+	out[0] = '\0';
+	for (i = 0; i < sizeof(action_words) / sizeof(action_words[0]); i++) {
+		if ((mask & action_words[i].bit) == 0)
+			continue;
+		n = snprintf(out + o, outlen - o, "%s%s", o > 0 ? ", " : "",
+		    action_words[i].words);
+		if (n < 0 || (size_t)n >= outlen - o) {
+			out[o] = '\0';	/* truncated: whole words only */
+			return out;
+		}
+		o += (size_t)n;
+	}
+	if (o == 0)
+		snprintf(out, outlen, "none");
+	return out;
+}
+
+bool
+milter_map_hides_received(const char *v)
+{
+	/* Postfix's v is "$mail_name $mail_version": "Postfix 3.7.11" */
+	return v != NULL && strncmp(v, "Postfix", 7) == 0 &&
+	    (v[7] == '\0' || v[7] == ' ');
+}
+
+int
+milter_map_insert_index(size_t index, bool hides_received)
+{
+	/*
+	 * Postfix (cleanup_milter.c) finds the insert position counting
+	 * every header field, its own Received: (the first) included,
+	 * although it never showed that one to the milter; changes and
+	 * deletions skip it. So an insert below our first field is one
+	 * further down; 0 (the top, above Postfix's Received:, where
+	 * DKIM-Signature goes) needs no shift.
+	 */
+	if (hides_received && index > 0)
+		index++;
+	return index > INT_MAX ? INT_MAX : (int)index;
 }

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "buf.h"
+#include "filter.h"
 
 /* a chain reply split for smfi_setreply */
 struct milter_reply {
@@ -93,5 +94,70 @@ void	milter_map_deletes_free(struct milter_delete **, size_t n);
  */
 void	milter_map_client(const struct sockaddr *sa, const char *hostname,
 	    char **addr_r, char **name_r);
+
+/*
+ * The milter actions (libmilter's SMFIF_* values, which milter_host.c
+ * checks at compile time) an MTA may or may not offer in negotiation.
+ */
+#define MILTER_MAP_ADDHDRS	0x01u	/* add and insert headers */
+#define MILTER_MAP_CHGBODY	0x02u	/* replace the body */
+#define MILTER_MAP_ADDRCPT	0x04u	/* add recipients */
+#define MILTER_MAP_DELRCPT	0x08u	/* delete recipients */
+#define MILTER_MAP_CHGHDRS	0x10u	/* change and delete headers */
+#define MILTER_MAP_QUARANTINE	0x20u	/* hold the message */
+#define MILTER_MAP_CHGFROM	0x40u	/* change the sender */
+#define MILTER_MAP_EDITS	0x7fu	/* all of the above */
+
+/*
+ * milter_map_filter_needs - the actions a filter of smtpd_filters may
+ * need at end of message: its edits and HOLD (quarantine). name is its
+ * smtpd_filters name; a filter not known here gets every edit action
+ * when edits (its ops' edits flag) is true, and quarantine always.
+ */
+unsigned milter_map_filter_needs(const char *name, bool edits);
+
+/* milter_map_edit_needs - the one action an edit of kind needs */
+unsigned milter_map_edit_needs(enum filter_edit_kind kind);
+
+/* what to do with an edit whose action the MTA did not offer */
+enum milter_map_fallback {
+	MILTER_MAP_SEND,	/* offered: send it */
+	MILTER_MAP_SKIP,	/* an added header (a result, a note): drop
+				   it and deliver, with a warning */
+	MILTER_MAP_UNSIGNED,	/* a DKIM-Signature: dkim_sign_failure_action
+				   decides (accept unsigned, or tempfail) */
+	MILTER_MAP_FAIL,	/* anything that changes who gets the mail,
+				   or removes or rewrites content: tempfail */
+};
+
+/*
+ * milter_map_edit_fallback - what to do with edit e when the MTA
+ * offered the actions in offered (MILTER_MAP_* bits)
+ */
+enum milter_map_fallback milter_map_edit_fallback(const struct filter_edit *e,
+	    unsigned offered);
+
+/*
+ * milter_map_actions_text - the actions of mask in words for a log line
+ * ("add headers, change headers"), into out (truncated to outlen); "none"
+ * for 0. Returns out.
+ */
+const char *milter_map_actions_text(unsigned mask, char *out, size_t outlen);
+
+/*
+ * milter_map_hides_received - the MTA, by its macro v, hides its own
+ * Received: header from milters but counts it in insert indexes: true
+ * for Postfix ("Postfix 3.7.11"); false for others and NULL.
+ */
+bool	milter_map_hides_received(const char *v);
+
+/*
+ * milter_map_insert_index - smfi_insheader's index for a filter's
+ * insert at index (0: above the first field of the header block the
+ * filters saw). When the MTA hides a header of its own at the top
+ * (hides_received) every index above 0 is one more; 0 stays the very
+ * top. Clamped to INT_MAX.
+ */
+int	milter_map_insert_index(size_t index, bool hides_received);
 
 #endif

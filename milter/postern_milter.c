@@ -53,6 +53,34 @@ usage(void)
 }
 
 /*
+ * absolute_conn - conn with a relative unix socket path made absolute
+ * (owned), so that -d's chdir("/") does not lose it: libmilter unlinks
+ * the socket by that path when it stops. NULL when conn needs no change.
+ */
+static char *
+absolute_conn(const char *conn)
+{
+	const char *path;
+	char *cwd, *abs;
+	size_t plen;
+
+	if (strncmp(conn, "unix:", 5) == 0)
+		plen = 5;
+	else if (strncmp(conn, "local:", 6) == 0)
+		plen = 6;
+	else
+		return NULL;
+	path = conn + plen;
+	if (path[0] == '/' || path[0] == '\0')
+		return NULL;
+	if ((cwd = getcwd(NULL, 0)) == NULL)
+		fatal("getcwd");
+	abs = xasprintf("%.*s%s/%s", (int)plen, conn, cwd, path);
+	free(cwd);
+	return abs;
+}
+
+/*
  * drop_privileges - from root to mail_owner, verified: nothing the MTA
  * sends is parsed as root (the socket and the DKIM keys are open by now)
  */
@@ -88,7 +116,7 @@ main(int argc, char *argv[])
 	struct config *cfg;
 	const char *config_path = DEFAULT_CONFIG, *conn = DEFAULT_SOCKET;
 	const char *error;
-	char *err = NULL, *abs_config;
+	char *err = NULL, *abs_config, *abs_conn = NULL;
 	bool daemonize = false, check_only = false, verbose = false;
 	int ch, rc, timeout = -1;
 
@@ -148,6 +176,8 @@ main(int argc, char *argv[])
 		return 0;
 	}
 
+	if ((abs_conn = absolute_conn(conn)) != NULL)
+		conn = abs_conn;
 	milter_host_desc(&desc, MILTER_NAME);
 	if (smfi_register(desc) != MI_SUCCESS)
 		fatalx("smfi_register failed");
@@ -175,5 +205,6 @@ main(int argc, char *argv[])
 	milter_host_deinit();
 	config_unref(&cfg);
 	free(abs_config);
+	free(abs_conn);
 	return rc == MI_SUCCESS ? 0 : 1;
 }

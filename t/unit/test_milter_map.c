@@ -1,7 +1,9 @@
 /*
  * test_milter_map.c - the pure mappings of postern-milter: chain replies
  * for smfi_setreply, envfrom/envrcpt arguments, header fields as libmilter
- * hands them, forged Authentication-Results as deletions, the client.
+ * hands them, forged Authentication-Results as deletions, the client,
+ * the actions a chain needs and what to do when the MTA lacks one, and
+ * insert indexes under Postfix's hidden Received: header.
  *
  * SPDX-License-Identifier: ISC
  */
@@ -258,6 +260,143 @@ test_client(void)
 	free(name);
 }
 
+static const struct {
+	const char *name;
+	bool	 edits;
+	unsigned want;
+} needs_cases[] = {
+	{ "relay", false, 0 },
+	{ "dkim", true, MILTER_MAP_ADDHDRS },
+	{ "sender", true, MILTER_MAP_ADDHDRS },
+	{ "spf", true, MILTER_MAP_ADDHDRS | MILTER_MAP_QUARANTINE },
+	{ "regex", true, MILTER_MAP_ADDHDRS | MILTER_MAP_CHGHDRS |
+	    MILTER_MAP_ADDRCPT | MILTER_MAP_DELRCPT | MILTER_MAP_QUARANTINE },
+	{ "policy", true, MILTER_MAP_ADDHDRS | MILTER_MAP_ADDRCPT |
+	    MILTER_MAP_DELRCPT | MILTER_MAP_QUARANTINE },
+	{ "unknown editor", true, MILTER_MAP_EDITS },
+	{ "unknown checker", false, MILTER_MAP_QUARANTINE },
+};
+
+static void
+test_needs(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(needs_cases) / sizeof(needs_cases[0]); i++)
+		is_int(milter_map_filter_needs(needs_cases[i].name,
+		    needs_cases[i].edits), needs_cases[i].want, "needs %s",
+		    needs_cases[i].name);
+}
+
+static const struct {
+	const char *name;
+	enum filter_edit_kind kind;
+	const char *header;
+	unsigned offered;
+	enum milter_map_fallback want;
+} fallback_cases[] = {
+	{ "insert offered", FILTER_EDIT_INSERT_HEADER, "DKIM-Signature",
+	    MILTER_MAP_ADDHDRS, MILTER_MAP_SEND },
+	{ "signature without ADDHDRS", FILTER_EDIT_INSERT_HEADER,
+	    "dkim-signature", MILTER_MAP_CHGHDRS, MILTER_MAP_UNSIGNED },
+	{ "A-R without ADDHDRS", FILTER_EDIT_INSERT_HEADER,
+	    "Authentication-Results", 0, MILTER_MAP_SKIP },
+	{ "added note without ADDHDRS", FILTER_EDIT_ADD_HEADER,
+	    "X-Note", MILTER_MAP_EDITS & ~MILTER_MAP_ADDHDRS, MILTER_MAP_SKIP },
+	{ "change without CHGHDRS", FILTER_EDIT_CHANGE_HEADER, "Subject",
+	    MILTER_MAP_ADDHDRS, MILTER_MAP_FAIL },
+	{ "change offered", FILTER_EDIT_CHANGE_HEADER, "Subject",
+	    MILTER_MAP_CHGHDRS, MILTER_MAP_SEND },
+	{ "redirect without ADDRCPT", FILTER_EDIT_ADD_RCPT, NULL,
+	    MILTER_MAP_DELRCPT, MILTER_MAP_FAIL },
+	{ "delete rcpt without DELRCPT", FILTER_EDIT_DELETE_RCPT, NULL,
+	    MILTER_MAP_ADDRCPT, MILTER_MAP_FAIL },
+	{ "sender without CHGFROM", FILTER_EDIT_CHANGE_FROM, NULL,
+	    MILTER_MAP_EDITS & ~MILTER_MAP_CHGFROM, MILTER_MAP_FAIL },
+	{ "body without CHGBODY", FILTER_EDIT_REPLACE_BODY, NULL,
+	    MILTER_MAP_EDITS & ~MILTER_MAP_CHGBODY, MILTER_MAP_FAIL },
+	{ "body offered", FILTER_EDIT_REPLACE_BODY, NULL, MILTER_MAP_CHGBODY,
+	    MILTER_MAP_SEND },
+};
+
+static void
+test_fallback(void)
+{
+	struct filter_edit e;
+	size_t i;
+
+	for (i = 0; i < sizeof(fallback_cases) / sizeof(fallback_cases[0]);
+	    i++) {
+		memset(&e, 0, sizeof(e));
+		e.kind = fallback_cases[i].kind;
+		e.name = (char *)fallback_cases[i].header;
+		is_int(milter_map_edit_fallback(&e, fallback_cases[i].offered),
+		    fallback_cases[i].want, "fallback %s",
+		    fallback_cases[i].name);
+	}
+}
+
+static const struct {
+	const char *name;
+	unsigned mask;
+	size_t outlen;
+	const char *want;
+} text_cases[] = {
+	{ "none", 0, 64, "none" },
+	{ "one", MILTER_MAP_QUARANTINE, 64, "quarantine" },
+	{ "two in table order", MILTER_MAP_CHGHDRS | MILTER_MAP_ADDHDRS, 64,
+	    "add headers, change headers" },
+	{ "truncated at a whole word", MILTER_MAP_ADDHDRS |
+	    MILTER_MAP_CHGHDRS, 16, "add headers" },
+};
+
+static void
+test_actions_text(void)
+{
+	char out[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(text_cases) / sizeof(text_cases[0]); i++) {
+		memset(out, 'x', sizeof(out));
+		is_str(milter_map_actions_text(text_cases[i].mask, out,
+		    text_cases[i].outlen), text_cases[i].want,
+		    "actions text %s", text_cases[i].name);
+	}
+}
+
+static const struct {
+	const char *name;
+	const char *v;		/* macro v */
+	size_t	 index;
+	bool	 want_hides;
+	int	 want;
+} insert_cases[] = {
+	{ "Postfix top stays top", "Postfix 3.7.11", 0, true, 0 },
+	{ "Postfix below the first", "Postfix 3.7.11", 1, true, 2 },
+	{ "Postfix below the fifth", "Postfix 3.7.11", 5, true, 6 },
+	{ "Sendmail as given", "8.17.1", 3, false, 3 },
+	{ "no macro v as given", NULL, 2, false, 2 },
+	{ "Postfixish is not Postfix", "Postfixer 1", 2, false, 2 },
+	{ "huge index clamped", "Postfix", (size_t)1 << 40, true,
+	    2147483647 },
+};
+
+static void
+test_insert_index(void)
+{
+	bool hides;
+	size_t i;
+
+	for (i = 0; i < sizeof(insert_cases) / sizeof(insert_cases[0]); i++) {
+		hides = milter_map_hides_received(insert_cases[i].v);
+		is_int(hides, insert_cases[i].want_hides, "hides Received: %s",
+		    insert_cases[i].name);
+		is_int(milter_map_insert_index(insert_cases[i].index, hides),
+		    insert_cases[i].want, "insert index %s",
+		    insert_cases[i].name);
+	}
+}
+
 int
 main(void)
 {
@@ -267,5 +406,9 @@ main(void)
 	test_field();
 	test_forged();
 	test_client();
+	test_needs();
+	test_fallback();
+	test_actions_text();
+	test_insert_index();
 	return done_testing();
 }
