@@ -69,6 +69,7 @@ struct config {
 	struct matchlist *policy_listen_clients;	/* owned; addresses */
 	char	**policy_listen_filters;	/* owned, NULL-terminated */
 	int	 policy_listen_idle_timeout;	/* seconds */
+	int	 policy_listen_max_connections;	/* all policy listeners */
 
 	/* TLS (server side) */
 	char	*smtpd_tls_cert_file;

@@ -198,6 +198,8 @@ const struct schema_param schema_params[] = {
 	    F(policy_listen_filters) },
 	{ "policy_listen_idle_timeout", SCHEMA_TIME, "600s",
 	    1, DAY, 's', 0, NULL, F(policy_listen_idle_timeout) },
+	{ "policy_listen_max_connections", SCHEMA_COUNT, "100",
+	    1, 100000, 0, 0, NULL, F(policy_listen_max_connections) },
 	{ "qmgr_message_active_limit", SCHEMA_COUNT, "20000",
 	    1, 10000000, 0, 0, NULL, F(qmgr_message_active_limit) },
 	{ "queue_directory", SCHEMA_STRING, "/var/spool/postern",

@@ -21,8 +21,26 @@
  *
  * Who may ask: policy_listen_clients (an address match list, loopback by
  * default); anyone else is logged and closed before a byte is read. The
- * policy connections are not counted against smtpd_max_connections: a
- * Postfix keeps at most one per smtpd process.
+ * policy connections are not counted against smtpd_max_connections (a
+ * Postfix keeps at most one per smtpd process) but against their own
+ * policy_listen_max_connections; one over it is logged and closed.
+ *
+ * What a client may cost: the input holds at most one request's limit
+ * (the read watermark); the answers waiting for a client that writes
+ * without reading at most PS_OUTPUT_MAX, past which reading stops until
+ * the client reads (the write callback resumes it). Time: a connection
+ * with nothing pending is closed after policy_listen_idle_timeout; a
+ * request must be complete within that time of its first byte (the timer
+ * restarts when a request completes, not on every byte, so a client
+ * trickling a byte at a time is closed), and a client that does not read
+ * its answers is closed as well.
+ *
+ * The chain of a configuration is built once and cached. The cache holds
+ * a reference on the configuration only (the chain borrows it), not on
+ * the runtime, so a reload frees the old TLS context and SMTP chain as
+ * soon as their sessions end; the stale chain itself is dropped by
+ * policy_server_reload(), or at the latest by the next policy connection
+ * or request.
  *
  * SPDX-License-Identifier: ISC
  */
@@ -57,10 +75,13 @@
 #include "runtime.h"
 #include "xmalloc.h"
 
-/* the policy chain built for one runtime, shared by the requests */
+/* the most answer bytes waiting for a client before reading stops */
+#define PS_OUTPUT_MAX	(64 * 1024)
+
+/* the policy chain built for one configuration, shared by the requests */
 struct ps_chain {
 	atomic_int refs;
-	struct runtime *rt;		/* owned reference */
+	struct config *cfg;		/* owned reference; the chain's */
 	struct policy_chain *pc;	/* owned */
 };
 
@@ -72,10 +93,15 @@ struct pconn {
 	char	 where[96];		/* listener, for logs */
 	char	*prepended;		/* owned: the instance that got a
 					   PREPEND, or NULL */
+	char	*rcpt_instance;		/* owned: the instance rcpts counts,
+					   or NULL */
+	size_t	 rcpts;			/* its recipients let through */
 	unsigned long nrequests;	/* answered, for the log */
 	bool	 busy;			/* a request is with the pool */
 	bool	 closing;		/* free when the pool is done */
 	bool	 close_on_drain;	/* free once the answer is out */
+	bool	 out_full;		/* reading stopped: PS_OUTPUT_MAX */
+	bool	 pending;		/* the timer is a request's deadline */
 	struct pconn *prev, *next;	/* the loop's list */
 };
 
@@ -86,6 +112,7 @@ struct pjob {
 	struct runtime *rt;		/* owned reference */
 	struct ps_chain *chain;		/* owned reference; NULL: build */
 	bool	 want_prepend;
+	size_t	 accepted_rcpts;	/* of the message, before this one */
 	struct policy_server_result res;
 };
 
@@ -96,7 +123,11 @@ static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct ps_chain *cache;		/* owned reference */
 static bool cache_closed;
 
+/* policy connections, all loops: policy_listen_max_connections */
+static atomic_uint nconns;
+
 static bool pconn_process(struct pconn *);
+static void pconn_arm_timer(struct pconn *);
 
 /* ---- the policy chain of the runtime in force ---- */
 
@@ -111,22 +142,30 @@ ps_chain_unref(struct ps_chain **pp)
 	if (atomic_fetch_sub(&p->refs, 1) != 1)
 		return;
 	policy_chain_free(&p->pc);
-	runtime_unref(&p->rt);
+	config_unref(&p->cfg);
 	free(p);
 }
 
-/* ps_chain_lookup - a reference on the cached chain of rt, or NULL */
+/*
+ * ps_chain_lookup - a reference on the cached chain of rt, or NULL; a
+ * cached chain of another configuration (before a reload) is dropped
+ */
 static struct ps_chain *
 ps_chain_lookup(const struct runtime *rt)
 {
-	struct ps_chain *p = NULL;
+	struct ps_chain *p = NULL, *stale = NULL;
 
 	pthread_mutex_lock(&cache_mu);
-	if (cache != NULL && cache->rt == rt) {
+	if (cache != NULL && cache->cfg == rt->config) {
 		p = cache;
 		atomic_fetch_add(&p->refs, 1);
+	} else {
+		stale = cache;
+		cache = NULL;
 	}
 	pthread_mutex_unlock(&cache_mu);
+	/* freed outside the lock: a filter's deinit may take its time */
+	ps_chain_unref(&stale);
 	return p;
 }
 
@@ -147,11 +186,11 @@ ps_chain_get(struct runtime *rt, char **error_r)
 		return NULL;
 	p = xcalloc(1, sizeof(*p));
 	atomic_init(&p->refs, 1);
-	runtime_ref(rt);
-	p->rt = rt;
+	config_ref(rt->config);
+	p->cfg = rt->config;
 	p->pc = pc;
 	pthread_mutex_lock(&cache_mu);
-	if (cache != NULL && cache->rt == rt) {
+	if (cache != NULL && cache->cfg == rt->config) {
 		old = p;		/* lost the race */
 		p = cache;
 		atomic_fetch_add(&p->refs, 1);
@@ -163,6 +202,19 @@ ps_chain_get(struct runtime *rt, char **error_r)
 	pthread_mutex_unlock(&cache_mu);
 	ps_chain_unref(&old);
 	return p;
+}
+
+void
+policy_server_reload(void)
+{
+	struct runtime *rt = runtime_current();
+	struct ps_chain *p;
+
+	if (rt == NULL)
+		return;
+	p = ps_chain_lookup(rt);	/* drops a stale one */
+	ps_chain_unref(&p);
+	runtime_unref(&rt);
 }
 
 void
@@ -197,7 +249,9 @@ pconn_free(struct pconn *c)
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	free(c->prepended);
+	free(c->rcpt_instance);
 	free(c);
+	atomic_fetch_sub(&nconns, 1);
 }
 
 /* pconn_close - end the connection now, or when the pool gives it back */
@@ -226,15 +280,36 @@ pconn_close_after_write(struct pconn *c)
 		return false;
 	}
 	c->close_on_drain = true;
+	/* the write callback now when the output is empty, not half */
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	c->pending = false;
+	pconn_arm_timer(c);	/* for a client that never reads */
 	return true;
 }
 
+/*
+ * pconn_arm_timer - after the input was looked at: with nothing pending
+ * the idle timer starts over; with a request begun (or answers the
+ * client does not read) the deadline set when it began stands, so that
+ * trickling bytes do not keep a connection forever. A completed request
+ * (pconn_dispatch) starts the next deadline afresh.
+ */
 static void
-pconn_arm_idle(struct pconn *c)
+pconn_arm_timer(struct pconn *c)
 {
-	struct runtime *rt = runtime_current();
-	struct timeval tv = { rt->config->policy_listen_idle_timeout, 0 };
+	struct runtime *rt;
+	struct timeval tv = { 0, 0 };
+	bool pending;
 
+	if (c->busy)
+		return;		/* no timer while the pool works */
+	pending = c->out_full || c->close_on_drain ||
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
+	if (pending && c->pending && evtimer_pending(c->idle, NULL))
+		return;
+	c->pending = pending;
+	rt = runtime_current();
+	tv.tv_sec = rt->config->policy_listen_idle_timeout;
 	runtime_unref(&rt);
 	evtimer_add(c->idle, &tv);
 }
@@ -256,6 +331,17 @@ pconn_answer(struct pconn *c, struct pjob *j)
 	if (j->res.prepended) {
 		free(c->prepended);
 		c->prepended = xstrdup(j->req.req.instance);
+	}
+	/* smtpd_recipient_limit: count per message (Postfix's instance) */
+	if (*j->req.req.instance != '\0' &&
+	    policy_server_result_takes_rcpt(&j->req.req, &j->res)) {
+		if (c->rcpt_instance == NULL ||
+		    strcmp(c->rcpt_instance, j->req.req.instance) != 0) {
+			free(c->rcpt_instance);
+			c->rcpt_instance = xstrdup(j->req.req.instance);
+			c->rcpts = 0;
+		}
+		c->rcpts++;
 	}
 }
 
@@ -291,7 +377,7 @@ pjob_run(void *arg)
 		return;
 	}
 	policy_server_answer(j->chain->pc, j->rt->config, &j->req.req,
-	    j->want_prepend, &j->res);
+	    j->want_prepend, j->accepted_rcpts, &j->res);
 }
 
 /* pjob_done - back on the loop: answer, then go on with the input */
@@ -310,8 +396,8 @@ pjob_done(void *arg)
 	pconn_answer(c, j);
 	pjob_free(j);
 	bufferevent_enable(c->bev, EV_READ);
-	pconn_arm_idle(c);
-	(void)pconn_process(c);	/* c may be freed */
+	if (pconn_process(c))	/* else c is freed */
+		pconn_arm_timer(c);
 }
 
 /* pconn_dispatch - answer one request (takes req over) */
@@ -328,6 +414,11 @@ pconn_dispatch(struct pconn *c, struct policy_server_request *req)
 	/* one PREPEND per message: Postfix asks once per recipient */
 	j->want_prepend = *inst == '\0' || c->prepended == NULL ||
 	    strcmp(c->prepended, inst) != 0;
+	/* without an instance messages cannot be told apart: no count */
+	if (*inst != '\0' && c->rcpt_instance != NULL &&
+	    strcmp(c->rcpt_instance, inst) == 0)
+		j->accepted_rcpts = c->rcpts;
+	c->pending = false;	/* progress: the next deadline is new */
 	j->chain = ps_chain_lookup(j->rt);
 	if (j->chain != NULL &&
 	    !policy_chain_may_block(j->chain->pc, &j->req.req)) {
@@ -344,6 +435,25 @@ pconn_dispatch(struct pconn *c, struct policy_server_request *req)
 }
 
 /*
+ * pconn_output_full - true when the client has PS_OUTPUT_MAX of answers
+ * unread: reading stops (the write callback resumes it), so a client
+ * pipelining without reading costs bounded memory
+ */
+static bool
+pconn_output_full(struct pconn *c)
+{
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) <=
+	    PS_OUTPUT_MAX)
+		return false;
+	if (!c->out_full)
+		log_debug("policy", "policy: %s does not read its answers; "
+		    "reading paused", c->addr);
+	c->out_full = true;
+	bufferevent_disable(c->bev, EV_READ);
+	return true;
+}
+
+/*
  * pconn_process - answer every complete request in the input, in order;
  * false when c was freed (a malformed request with nothing left to send)
  */
@@ -357,7 +467,7 @@ pconn_process(struct pconn *c)
 	size_t len, used;
 	int rc;
 
-	while (!c->busy && !c->close_on_drain &&
+	while (!c->busy && !c->close_on_drain && !pconn_output_full(c) &&
 	    (len = evbuffer_get_length(in)) > 0) {
 		data = evbuffer_pullup(in, -1);
 		rc = policy_server_request_parse((const char *)data, len,
@@ -381,22 +491,32 @@ pconn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct pconn *c = arg;
 
-	if (c->busy || c->close_on_drain)
+	if (c->busy || c->close_on_drain || c->out_full)
 		return;
-	evtimer_del(c->idle);
 	if (!pconn_process(c))
 		return;		/* freed */
-	if (!c->busy && !c->close_on_drain)
-		pconn_arm_idle(c);
+	pconn_arm_timer(c);
 }
 
+/* pconn_write_cb - the output drained to its low watermark */
 static void
 pconn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct pconn *c = arg;
 
-	if (c->close_on_drain)
-		pconn_free(c);
+	if (c->close_on_drain) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			pconn_free(c);
+		return;
+	}
+	if (!c->out_full || c->busy || c->closing)
+		return;
+	/* the client reads again: go on with what it sent meanwhile */
+	c->out_full = false;
+	c->pending = false;
+	bufferevent_enable(bev, EV_READ);
+	if (pconn_process(c))	/* else c is freed */
+		pconn_arm_timer(c);
 }
 
 static void
@@ -404,9 +524,11 @@ pconn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct pconn *c = arg;
 
+	/* libevent sets the socket error again before a deferred event */
 	if (what & BEV_EVENT_ERROR)
 		log_debug("policy", "policy: connection from %s: %s",
-		    c->addr, strerror(errno));
+		    c->addr, evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		if (!c->busy && evbuffer_get_length(
 		    bufferevent_get_input(bev)) > 0)
@@ -421,9 +543,21 @@ static void
 pconn_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pconn *c = arg;
+	struct runtime *rt = runtime_current();
+	int secs = rt->config->policy_listen_idle_timeout;
 
-	log_debug("policy", "policy: connection from %s idle, closed",
-	    c->addr);
+	runtime_unref(&rt);
+	if (c->out_full || c->close_on_drain)
+		log_warnx("policy: connection from %s does not read its "
+		    "answers for %ds; closed; listener=%s", c->addr, secs,
+		    c->where);
+	else if (c->pending)
+		log_warnx("policy: connection from %s: request not complete "
+		    "within %ds; closed; listener=%s", c->addr, secs,
+		    c->where);
+	else
+		log_debug("policy", "policy: connection from %s idle, "
+		    "closed", c->addr);
 	pconn_close(c);
 }
 
@@ -447,19 +581,34 @@ policy_server_start(struct loop *loop, int fd, const struct sockaddr *sa,
     socklen_t salen, const char *where)
 {
 	struct runtime *rt;
+	struct ps_chain *chain;
 	struct pconn *c;
 	char addr[64];
 	bool allowed;
+	unsigned max;
 	int one = 1;
 
 	addr_text(sa, addr, sizeof(addr));
 	rt = runtime_current();
 	allowed = rt->config->policy_listen_clients != NULL &&
 	    matchlist_match_addr(rt->config->policy_listen_clients, sa);
+	max = rt->config->policy_listen_max_connections;
+	/* a chain cached before a reload goes now, not at the next request */
+	chain = ps_chain_lookup(rt);
+	ps_chain_unref(&chain);
 	runtime_unref(&rt);
 	if (!allowed) {
 		log_warnx("policy: connection from %s refused: not in "
 		    "policy_listen_clients; listener=%s", addr, where);
+		close(fd);
+		return;
+	}
+	/* counted from here; pconn_free gives it back */
+	if (atomic_fetch_add(&nconns, 1) >= max) {
+		atomic_fetch_sub(&nconns, 1);
+		log_warnx("policy: connection from %s refused: "
+		    "policy_listen_max_connections (%u) reached; listener=%s",
+		    addr, max, where);
 		close(fd);
 		return;
 	}
@@ -495,10 +644,12 @@ policy_server_start(struct loop *loop, int fd, const struct sockaddr *sa,
 	 */
 	bufferevent_setwatermark(c->bev, EV_READ, 0,
 	    POLICY_SERVER_REQUEST_MAX + 1);
+	/* reading, stopped at PS_OUTPUT_MAX, resumes at half of it */
+	bufferevent_setwatermark(c->bev, EV_WRITE, PS_OUTPUT_MAX / 2, 0);
 	bufferevent_setcb(c->bev, pconn_read_cb, pconn_write_cb,
 	    pconn_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	pconn_arm_idle(c);
+	pconn_arm_timer(c);
 	log_info("policy: connect from %s; listener=%s", addr, where);
 }
 

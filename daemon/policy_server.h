@@ -34,6 +34,16 @@ void	policy_server_start(struct loop *, int fd, const struct sockaddr *,
 void	policy_server_shutdown_loop(void);
 
 /*
+ * policy_server_reload - drop the policy chain kept for a runtime that is
+ * no longer in force (thread-safe; call after runtime_swap on SIGHUP) so
+ * that the old configuration and the helpers of its filters go now; the
+ * next request builds the new chain. Requests in flight keep theirs.
+ * Without the call the stale chain goes at the next policy connection or
+ * request.
+ */
+void	policy_server_reload(void);
+
+/*
  * policy_server_release - drop the policy chain kept for the runtime in
  * force and build no new one (daemon shutdown; thread-safe). Requests in
  * flight keep the chain they hold.

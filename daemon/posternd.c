@@ -35,6 +35,7 @@
 #include "listener.h"
 #include "log.h"
 #include "loop.h"
+#include "policy_server.h"
 #include "pool.h"
 #include "qmgr.h"
 #include "runtime.h"
@@ -183,6 +184,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	runtime_swap(rt);
+	policy_server_reload();
 	qmgr_reload(cfg);
 	config_unref(&cfg);
 	log_info("reloaded configuration from %s", config_path);

@@ -18,8 +18,16 @@
  * With Postfix's default smtpd_delay_reject = yes every restriction class
  * asks at RCPT (notes/libraries.md), so RCPT carries the whole envelope.
  * The limits come first: size (SIZE= at MAIL and RCPT, the real size at
- * END-OF-MESSAGE) against message_size_limit, recipient_count (DATA and
- * END-OF-MESSAGE) against smtpd_recipient_limit, with posternd's replies.
+ * END-OF-MESSAGE) against message_size_limit, and the recipients against
+ * smtpd_recipient_limit, with posternd's replies. Postfix's
+ * recipient_count is 0 at RCPT (SMTPD_POLICY_README: non-zero only at DATA
+ * and END-OF-MESSAGE), so the caller counts the recipients of a message
+ * (instance) it let through on the connection and the one over the limit
+ * gets 452 4.5.3 at RCPT, as posternd's own session does: the client
+ * sends the rest later. At DATA and END-OF-MESSAGE the limit is not
+ * applied: recipient_count there counts what Postfix accepted, and a
+ * refusal would turn away the whole message, recipients within the limit
+ * included.
  *
  * The chain is its own: the filters of policy_listen_filters, of which
  * only relay, sender and spf are allowed (schema.c). They decide on the
@@ -245,6 +253,7 @@ request_sa(const char *addr, struct sockaddr_storage *ss)
 /* limits - message_size_limit and smtpd_recipient_limit, posternd's way */
 static bool
 limits(const struct config *cfg, const struct policy_request *req,
+    const struct stage_plan *p, size_t accepted_rcpts,
     struct policy_server_result *res)
 {
 	if (req->size > cfg->message_size_limit) {
@@ -254,7 +263,8 @@ limits(const struct config *cfg, const struct policy_request *req,
 		res->stage = FILTER_STAGE_MAIL;
 		return true;
 	}
-	if (req->recipient_count > cfg->smtpd_recipient_limit) {
+	/* the RCPT that would be one too many (RFC 5321 4.5.3.1.8) */
+	if (p->rcpt && accepted_rcpts >= cfg->smtpd_recipient_limit) {
 		snprintf(res->reply, sizeof(res->reply),
 		    "452 4.5.3 Error: too many recipients");
 		res->verdict = FILTER_TEMPFAIL;
@@ -337,7 +347,8 @@ run(struct chain_tx *ctx, struct filter_call *call, enum filter_stage st,
 void
 policy_server_answer(const struct policy_chain *pc,
     const struct config *cfg, const struct policy_request *req,
-    bool want_prepend, struct policy_server_result *res)
+    bool want_prepend, size_t accepted_rcpts,
+    struct policy_server_result *res)
 {
 	struct stage_plan p = plan_for(req);
 	struct sockaddr_storage ss;
@@ -356,7 +367,7 @@ policy_server_answer(const struct policy_chain *pc,
 
 	memset(res, 0, sizeof(*res));
 	res->verdict = FILTER_CONTINUE;
-	if (p.any && limits(cfg, req, res)) {
+	if (p.any && limits(cfg, req, &p, accepted_rcpts, res)) {
 		res->filter = "limits";
 		goto out;
 	}
@@ -454,6 +465,19 @@ out:
 	if (res->action == NULL)
 		res->action = policy_server_action(res->verdict, res->reply,
 		    res->filter, NULL, NULL);
+}
+
+bool
+policy_server_result_takes_rcpt(const struct policy_request *req,
+    const struct policy_server_result *res)
+{
+	if (strcasecmp(req->protocol_state, "RCPT") != 0 ||
+	    *req->recipient == '\0')
+		return false;
+	/* HOLD and DISCARD accept the recipient (and act on the message) */
+	return res->verdict != FILTER_REJECT &&
+	    res->verdict != FILTER_TEMPFAIL &&
+	    res->verdict != FILTER_DISCONNECT;
 }
 
 void

@@ -56,14 +56,28 @@ struct policy_server_result {
  * policy_server_answer - decide req. want_prepend: a header the filters
  * add (Received-SPF) may be returned as PREPEND (the caller passes
  * false for a message that already got one: Postfix asks once per
- * recipient). Never fails: a filter chain that cannot decide gives its
- * own TEMPFAIL reply. Fills *res (release with
- * policy_server_result_deinit).
+ * recipient). accepted_rcpts: the recipients of the same message
+ * (instance) the caller already let through (see
+ * policy_server_result_takes_rcpt); at RCPT, one more than
+ * smtpd_recipient_limit allows is answered 452 4.5.3. Postfix's own
+ * recipient_count is not used: it is 0 at RCPT, and at DATA and
+ * END-OF-MESSAGE a refusal would refuse the whole message. Never fails:
+ * a filter chain that cannot decide gives its own TEMPFAIL reply. Fills
+ * *res (release with policy_server_result_deinit).
  */
 void	policy_server_answer(const struct policy_chain *,
 	    const struct config *, const struct policy_request *req,
-	    bool want_prepend, struct policy_server_result *res);
+	    bool want_prepend, size_t accepted_rcpts,
+	    struct policy_server_result *res);
 void	policy_server_result_deinit(struct policy_server_result *);
+
+/*
+ * policy_server_result_takes_rcpt - true when res lets the recipient of
+ * a RCPT request through (anything but a reject, tempfail or
+ * disconnect): the caller counts it for the message's recipient limit
+ */
+bool	policy_server_result_takes_rcpt(const struct policy_request *,
+	    const struct policy_server_result *);
 
 /*
  * policy_server_action - the action text Postfix accepts for a verdict

@@ -12,13 +12,24 @@
 #     several requests on one connection, pipelined, answered in order;
 #     malformed and oversized requests close the connection and posternd
 #     still serves SMTP and policy; a client outside
-#     policy_listen_clients is refused.
+#     policy_listen_clients is refused; a client that pipelines requests
+#     without reading the answers makes posternd stop reading (its
+#     writes stall, posternd's memory stays put) and gets every answer
+#     once it reads.
 # (b) A real Postfix (t/lib/PostfixTest.pm) with
 #     smtpd_recipient_restrictions = check_policy_service ..., relaying to
 #     smtp-sink: a refused relay and an SPF fail come back as Postfix's
 #     reply with our text, an allowed message reaches the sink.
 # (c) posternd stopped: Postfix answers 451 4.3.5 (its
 #     smtpd_policy_service_default_action); started again: works again.
+# (d) posternd again with smtpd_recipient_limit = 3,
+#     policy_listen_idle_timeout = 3s, policy_listen_max_connections = 3:
+#     the recipient limit counted per instance over the RCPTs let through
+#     (Postfix sends recipient_count=0 at RCPT), 452 4.5.3 at the 4th, not
+#     applied at DATA/END-OF-MESSAGE; the 4th connection refused and
+#     logged; a request trickled a byte at a time is closed at its
+#     deadline while one complete request a second keeps a connection; a
+#     client that never reads its answers is closed.
 # (b) and (c) need root for Postfix's master: skipped otherwise.
 #
 # SPDX-License-Identifier: ISC
@@ -28,6 +39,10 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use IO::Socket::IP;
+use IO::Handle;
+use Socket qw(PF_INET SOCK_STREAM SOL_SOCKET SO_RCVBUF inet_aton
+    pack_sockaddr_in);
+use Errno qw(EAGAIN EWOULDBLOCK);
 use Test::More;
 use Time::HiRes qw(time sleep);
 use PosternTest qw(poll_until like_diag);
@@ -166,9 +181,11 @@ like(ask(protocol_state => 'END-OF-MESSAGE', client_address => '192.0.2.7',
     recipient_count => 1, size => 20000000, recipient => 'x@example.com'),
     qr/^552 5\.3\.4 Message size exceeds fixed limit$/,
     'limits: size over message_size_limit');
+# recipient_count over smtpd_recipient_limit (100 here): counted at RCPT
+# by posternd itself, see (d); at DATA refusing would refuse everyone
 is(ask(protocol_state => 'DATA', client_address => '192.0.2.7',
-    recipient_count => 101), '452 4.5.3 Error: too many recipients',
-    'limits: recipient_count over smtpd_recipient_limit');
+    recipient_count => 101), 'DUNNO',
+    'limits: recipient_count at DATA is not applied');
 
 # several requests on one connection, all written before reading
 $s = pconnect();
@@ -220,6 +237,96 @@ if ($s) {
 	    5, $mark), 'refused client logged');
 } else {
 	fail("connect from 127.0.0.2: $!") for 1 .. 2;
+}
+
+# a client that writes requests and reads no answer: posternd stops reading
+# at 64 KB of unread answers, so the client's writes stall and posternd's
+# memory stays put; once the client reads, every request gets its answer
+my $VRFY = "request=smtpd_access_policy\nprotocol_state=VRFY\n\n";
+my $ANSWER = "action=DUNNO\n\n";
+
+# small_rcvbuf_connect - a policy connection whose receive buffer is small,
+# so that the answers pile up on posternd's side, not in our kernel
+sub small_rcvbuf_connect {
+	socket(my $s, PF_INET, SOCK_STREAM, 0) or return;
+	# before connect: the window is agreed in the handshake
+	setsockopt($s, SOL_SOCKET, SO_RCVBUF, pack('i', 4096)) or return;
+	connect($s, pack_sockaddr_in($PPORT, inet_aton('127.0.0.1')))
+	    or return;
+	$s->autoflush(1);
+	$s->blocking(0);
+	return $s;
+}
+
+# flood(SOCK, SECS) - write requests without reading until the writes
+# stall for a second or SECS pass: (bytes sent, stalled?)
+sub flood {
+	my ($s, $secs) = @_;
+	my $chunk = $VRFY x 1000;
+	my ($sent, $off, $since) = (0, 0, time);
+	my $t0 = time;
+	while (time - $t0 < $secs) {
+		my $n = syswrite($s, $chunk, length($chunk) - $off, $off);
+		if (defined $n) {
+			$sent += $n;
+			$off = ($off + $n) % length($chunk);
+			$since = time;
+			next;
+		}
+		return ($sent, 0) unless $! == EAGAIN || $! == EWOULDBLOCK;
+		return ($sent, 1) if time - $since > 1;
+		sleep 0.01;
+	}
+	return ($sent, 0);
+}
+
+sub rss_kb {
+	my $pid = $t->posternd_pid;
+	open(my $f, '<', "/proc/$pid/status") or return 0;
+	while (<$f>) { return $1 if /^VmRSS:\s+(\d+)/ }
+	return 0;
+}
+
+{
+	my $rss0 = rss_kb();
+	$s = small_rcvbuf_connect();
+	ok($s, 'no reading: connected') or diag("connect: $!");
+	my ($sent, $stalled) = $s ? flood($s, 30) : (0, 0);
+	ok($stalled, 'no reading: posternd stops reading, our writes stall')
+	    or diag("sent $sent bytes without a stall");
+	my $grown = rss_kb() - $rss0;
+	ok($grown < 32 * 1024, 'no reading: posternd memory bounded')
+	    or diag("RSS grew by $grown kB after $sent bytes");
+	# now read: every complete request is answered, in full
+	my $nreq = int($sent / length($VRFY));
+	# the last request may be cut: finish it while reading, so that the
+	# count is exact (a blocking write would wait for posternd forever)
+	my $rest = '';
+	if ($sent % length($VRFY)) {
+		$rest = substr($VRFY, $sent % length($VRFY));
+		$nreq++;
+	}
+	my ($got, $buf, $t0) = (0, '', time);
+	while ($s && $got < $nreq * length($ANSWER) && time - $t0 < 30) {
+		if (length $rest) {
+			my $w = syswrite($s, $rest);
+			substr($rest, 0, $w) = '' if $w;
+		}
+		my $n = sysread($s, $buf, 65536);
+		last if defined $n && $n == 0;
+		if (defined $n) {
+			$got += $n;
+			next;
+		}
+		sleep 0.01;
+	}
+	is($got, $nreq * length($ANSWER),
+	    "no reading: all $nreq requests answered once we read");
+	$s->blocking(1) if $s;
+	print $s request(client_address => '192.0.2.7') if $s;
+	like($s ? read_answer($s) // '' : '', qr/^(?:DUNNO|PREPEND .*)$/,
+	    'no reading: the connection goes on');
+	close $s if $s;
 }
 
 # --- (b), (c): a real Postfix asking posternd ----------------------------
@@ -305,6 +412,140 @@ SKIP: {
 	$pf->stop;
 	ok(!$pf->running, 'postfix stopped');
 }
+
+# --- (d) the recipient limit, connections and time, tight -----------------
+
+$t->stop if $t->is_running;
+$t->start_posternd(config => { %CONF, smtpd_recipient_limit => 3,
+    policy_listen_idle_timeout => '3s', policy_listen_max_connections => 3 });
+
+# the recipient limit, counted per instance at RCPT (recipient_count=0 as
+# Postfix sends it there); 192.0.2.7 is in mynetworks
+{
+	my $c = pconnect();
+	my %m = (instance => 'lim.1', client_address => '192.0.2.7',
+	    recipient_count => 0);
+	my @a;
+	for my $i (1 .. 2) {
+		print $c request(%m, recipient => "r$i\@example.com");
+		push @a, read_answer($c);
+	}
+	# refused by relay: does not count
+	print $c request(%m, client_address => '203.0.113.9',
+	    recipient => 'r9@example.com');
+	push @a, read_answer($c);
+	$mark = $t->log_mark;
+	for my $i (3 .. 4) {
+		print $c request(%m, recipient => "r$i\@example.com");
+		push @a, read_answer($c);
+	}
+	like($a[$_] // '', qr/^(?:DUNNO|PREPEND .*)$/,
+	    'recipient limit: RCPT ' . ($_ + 1) . ' allowed') for 0, 1, 3;
+	like($a[2] // '', qr/^554 5\.7\.1 /, 'recipient limit: a relay refusal');
+	is($a[4], '452 4.5.3 Error: too many recipients',
+	    'recipient limit: the 4th recipient let through gets 452 4.5.3');
+	ok($t->wait_for_log(qr/452 4\.5\.3 Error: too many recipients.*filter=limits stage=rcpt listener=policy/,
+	    5, $mark), 'recipient limit: logged with filter=limits')
+	    or diag($t->log_tail(5));
+	print $c request(%m, protocol_state => 'DATA', recipient => '',
+	    recipient_count => 3);
+	is(read_answer($c), 'DUNNO', 'recipient limit: DATA not refused');
+	print $c request(%m, protocol_state => 'END-OF-MESSAGE',
+	    recipient => '', recipient_count => 3, size => 100);
+	is(read_answer($c), 'DUNNO',
+	    'recipient limit: END-OF-MESSAGE not refused');
+	print $c request(%m, instance => 'lim.2', recipient => 'n@example.com');
+	like(read_answer($c) // '', qr/^(?:DUNNO|PREPEND .*)$/,
+	    'recipient limit: a new instance counts from 0');
+	close $c;
+}
+
+# policy_listen_max_connections = 3
+{
+	$t->wait_sessions_ended(5);
+	$mark = $t->log_mark;
+	my @c = map { pconnect() } 1 .. 3;
+	my $up = 0;
+	for my $c (@c) {
+		next unless $c;
+		print $c request(client_address => '192.0.2.7');
+		$up++ if defined read_answer($c);
+	}
+	is($up, 3, 'max connections: 3 connections served');
+	my $c4 = pconnect();
+	print $c4 request(client_address => '192.0.2.7') if $c4;
+	closed_ok($c4, 'max connections: the 4th is closed') if $c4;
+	fail('max connections: the 4th connects') unless $c4;
+	ok($t->wait_for_log(qr/policy: connection from 127\.0\.0\.1 refused: policy_listen_max_connections \(3\) reached/,
+	    5, $mark), 'max connections: refusal logged')
+	    or diag($t->log_tail(5));
+	close $c[0];
+	my $ok;
+	poll_until(sub {
+		my $c = pconnect() or return 0;
+		print $c request(client_address => '192.0.2.7');
+		$ok = read_answer($c);
+		close $c;
+		return defined $ok;
+	}, 5);
+	ok(defined $ok, 'max connections: a slot freed is used again');
+	close $_ for grep { defined } @c[1, 2];
+	ok($t->wait_sessions_ended(5), 'max connections: all closed');
+}
+
+# a request trickled a byte at a time is closed at its deadline (3s from
+# its first byte), while a complete request a second keeps a connection
+{
+	$mark = $t->log_mark;
+	my $c = pconnect();
+	my $req = request(client_address => '192.0.2.7');
+	my ($t0, $closed) = (time, undef);
+	local $SIG{PIPE} = 'IGNORE';
+	for my $i (0 .. length($req) - 1) {
+		last if time - $t0 > 12;
+		if (!defined syswrite($c, substr($req, $i, 1))) {
+			$closed = time - $t0;
+			last;
+		}
+		sleep 0.25;
+		# the close shows as EOF (or a reset) on our side first
+		my $rin = '';
+		vec($rin, fileno($c), 1) = 1;
+		if (select(my $rout = $rin, undef, undef, 0)) {
+			$closed = time - $t0;
+			last;
+		}
+	}
+	ok(defined $closed && $closed >= 2.5 && $closed < 8,
+	    'slow request: closed at its deadline') or
+	    diag('closed after ' . ($closed // 'never'));
+	ok($t->wait_for_log(qr/policy: connection from 127\.0\.0\.1: request not complete within 3s; closed/,
+	    5, $mark), 'slow request: logged') or diag($t->log_tail(5));
+	close $c;
+
+	$c = pconnect();
+	my $n = 0;
+	for (1 .. 5) {
+		print $c request(client_address => '192.0.2.7');
+		$n++ if defined read_answer($c);
+		sleep 1;
+	}
+	is($n, 5, 'slow request: one request a second for 5s still served');
+	close $c;
+}
+
+# a client that never reads its answers is closed after the timeout
+{
+	$mark = $t->log_mark;
+	my $c = small_rcvbuf_connect();
+	my ($sent, $stalled) = $c ? flood($c, 20) : (0, 0);
+	ok($stalled, 'not reading: writes stall');
+	ok($t->wait_for_log(qr/policy: connection from 127\.0\.0\.1 does not read its answers for 3s; closed/,
+	    8, $mark), 'not reading: closed and logged')
+	    or diag($t->log_tail(5));
+	close $c if $c;
+}
+$t->serves_ok('after (d): posternd still serves SMTP');
 
 PosternTest->finish_all_ok;
 done_testing;

@@ -343,12 +343,6 @@ static const struct {
 	    "client_address=10.1.2.3\nsender=a@example.test\n"
 	    "recipient=x@example.com\nsize=20000\n\n",
 	    "552 5.3.4 Message size exceeds fixed limit" },
-	{ "too many recipients at DATA", BASE "protocol_state=DATA\n"
-	    "client_address=10.1.2.3\nsender=a@example.test\n"
-	    "recipient_count=6\n\n", "452 4.5.3 Error: too many recipients" },
-	{ "recipients at the limit", BASE "protocol_state=DATA\n"
-	    "client_address=10.1.2.3\nsender=a@example.test\n"
-	    "recipient_count=5\n\n", "DUNNO" },
 	{ "VRFY is not judged", BASE "protocol_state=VRFY\n"
 	    "client_address=192.0.2.7\nrecipient=x@example.com\nsize=99999\n\n",
 	    "DUNNO" },
@@ -356,6 +350,64 @@ static const struct {
 	    "client_address=192.0.2.7\n\n", "DUNNO" },
 	{ "RCPT without a recipient", BASE "protocol_state=RCPT\n"
 	    "client_address=192.0.2.7\nsender=a@outside.test\n\n", "DUNNO" },
+};
+
+/*
+ * smtpd_recipient_limit (5 here): the caller counts the recipients it let
+ * through; Postfix's recipient_count is 0 at RCPT and not used
+ */
+#define RCPT_OK		BASE "protocol_state=RCPT\nclient_address=10.1.2.3\n" \
+			"sender=a@example.test\nrecipient=x@example.com\n" \
+			"recipient_count=0\n\n"
+#define TOO_MANY	"452 4.5.3 Error: too many recipients"
+
+static const struct {
+	const char *name;
+	const char *request;
+	size_t	 accepted;
+	const char *want;
+} limit_cases[] = {
+	{ "first recipient", RCPT_OK, 0, "DUNNO" },
+	{ "5th recipient (the limit)", RCPT_OK, 4, "DUNNO" },
+	{ "6th recipient", RCPT_OK, 5, TOO_MANY },
+	{ "101st recipient", RCPT_OK, 100, TOO_MANY },
+	{ "6th, refused by relay anyway: limit first", BASE
+	    "protocol_state=RCPT\nclient_address=192.0.2.7\n"
+	    "sender=a@outside.test\nrecipient=x@example.com\n\n", 5,
+	    TOO_MANY },
+	{ "RCPT without a recipient", BASE "protocol_state=RCPT\n"
+	    "client_address=10.1.2.3\nsender=a@example.test\n\n", 5,
+	    "DUNNO" },
+	{ "not applied at DATA", BASE "protocol_state=DATA\n"
+	    "client_address=10.1.2.3\nsender=a@example.test\n"
+	    "recipient_count=6\n\n", 6, "DUNNO" },
+	{ "not applied at END-OF-MESSAGE", BASE
+	    "protocol_state=END-OF-MESSAGE\nclient_address=10.1.2.3\n"
+	    "sender=a@example.test\nrecipient_count=6\nsize=10\n\n", 6,
+	    "DUNNO" },
+	{ "not applied at MAIL", BASE "protocol_state=MAIL\n"
+	    "client_address=10.1.2.3\nsender=a@example.test\n\n", 9,
+	    "DUNNO" },
+};
+
+/* which answers count as a recipient let through */
+static const struct {
+	const char *name;
+	const char *state;
+	const char *recipient;
+	enum filter_verdict verdict;
+	bool	 want;
+} takes_cases[] = {
+	{ "RCPT, DUNNO", "RCPT", "x@a.test", FILTER_CONTINUE, true },
+	{ "rcpt (case), DUNNO", "rcpt", "x@a.test", FILTER_CONTINUE, true },
+	{ "RCPT, HOLD", "RCPT", "x@a.test", FILTER_HOLD, true },
+	{ "RCPT, DISCARD", "RCPT", "x@a.test", FILTER_DISCARD, true },
+	{ "RCPT, reject", "RCPT", "x@a.test", FILTER_REJECT, false },
+	{ "RCPT, tempfail", "RCPT", "x@a.test", FILTER_TEMPFAIL, false },
+	{ "RCPT, disconnect", "RCPT", "x@a.test", FILTER_DISCONNECT, false },
+	{ "RCPT without recipient", "RCPT", "", FILTER_CONTINUE, false },
+	{ "DATA", "DATA", "", FILTER_CONTINUE, false },
+	{ "MAIL", "MAIL", "x@a.test", FILTER_CONTINUE, false },
 };
 
 /* authenticated mail gets sender's Authentication-Results at eom */
@@ -388,7 +440,7 @@ load_conf(void)
 /* answer - the action for request text (owned), or NULL */
 static char *
 answer(const struct policy_chain *pc, const struct config *cfg,
-    const char *text, bool want_prepend, bool *prepended_r)
+    const char *text, bool want_prepend, size_t accepted, bool *prepended_r)
 {
 	struct policy_server_request r;
 	struct policy_server_result res;
@@ -401,7 +453,7 @@ answer(const struct policy_chain *pc, const struct config *cfg,
 		printf("# request does not parse: %s\n", error);
 		return NULL;
 	}
-	policy_server_answer(pc, cfg, &r.req, want_prepend, &res);
+	policy_server_answer(pc, cfg, &r.req, want_prepend, accepted, &res);
 	action = res.action;
 	res.action = NULL;
 	if (prepended_r != NULL)
@@ -434,21 +486,30 @@ test_answers(void)
 	}
 	for (i = 0; i < sizeof(answer_cases) / sizeof(answer_cases[0]);
 	    i++) {
-		got = answer(pc, cfg, answer_cases[i].request, true, NULL);
+		got = answer(pc, cfg, answer_cases[i].request, true, 0,
+		    NULL);
 		is_str(got, answer_cases[i].want, "answer: %s",
 		    answer_cases[i].name);
 		free(got);
 	}
 
 	/* the only header an eom adds becomes PREPEND, once per message */
-	got = answer(pc, cfg, AUTH_RCPT, true, &prepended);
+	for (i = 0; i < sizeof(limit_cases) / sizeof(limit_cases[0]); i++) {
+		got = answer(pc, cfg, limit_cases[i].request, true,
+		    limit_cases[i].accepted, NULL);
+		is_str(got, limit_cases[i].want, "recipient limit: %s",
+		    limit_cases[i].name);
+		free(got);
+	}
+
+	got = answer(pc, cfg, AUTH_RCPT, true, 0, &prepended);
 	ok(got != NULL && strncmp(got, "PREPEND Authentication-Results: "
 	    "relay.example.test; auth=pass smtp.mailfrom=alice@example.test",
 	    83) == 0 && prepended, "answer: header as PREPEND");
 	if (got != NULL && !prepended)
 		printf("#   got \"%s\"\n", got);
 	free(got);
-	got = answer(pc, cfg, AUTH_RCPT, false, &prepended);
+	got = answer(pc, cfg, AUTH_RCPT, false, 0, &prepended);
 	is_str(got, "DUNNO", "answer: no second PREPEND for the message");
 	ok(!prepended, "answer: not marked prepended");
 	free(got);
@@ -463,11 +524,30 @@ test_answers(void)
 	config_unref(&cfg);
 }
 
+static void
+test_takes_rcpt(void)
+{
+	struct policy_request rq;
+	struct policy_server_result res;
+	size_t i;
+
+	for (i = 0; i < sizeof(takes_cases) / sizeof(takes_cases[0]); i++) {
+		memset(&rq, 0, sizeof(rq));
+		memset(&res, 0, sizeof(res));
+		rq.protocol_state = takes_cases[i].state;
+		rq.recipient = takes_cases[i].recipient;
+		res.verdict = takes_cases[i].verdict;
+		is_int(policy_server_result_takes_rcpt(&rq, &res),
+		    takes_cases[i].want, "counted: %s", takes_cases[i].name);
+	}
+}
+
 int
 main(void)
 {
 	test_parse();
 	test_actions();
 	test_answers();
+	test_takes_rcpt();
 	return done_testing();
 }
