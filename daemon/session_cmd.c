@@ -15,6 +15,9 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,11 +142,44 @@ static void
 refresh_fconn(struct session *s)
 {
 	struct filter_conn *c = &s->fconn;
+	struct sockaddr_storage ss;
+	const struct sockaddr_in6 *sin6;
+	const struct sockaddr_in *sin;
+	socklen_t sslen = sizeof(ss);
+	const void *a = NULL;
+	evutil_socket_t fd;
+	int af;
 
 	c->session_id = s->id;
 	c->client_sa = (const struct sockaddr *)&s->ss;
 	c->client_addr = s->addr;
 	c->client_name = s->name;
+	/*
+	 * the local end of the connection, once per session (milters get
+	 * it as {daemon_addr} and {daemon_port}); an IPv4-mapped address
+	 * of a dual-stack listener is given as IPv4, like the client's
+	 */
+	if (c->server_addr == NULL && s->bev != NULL &&
+	    (fd = bufferevent_getfd(s->bev)) != -1 &&
+	    getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0) {
+		af = ss.ss_family;
+		if (af == AF_INET) {
+			sin = (const struct sockaddr_in *)&ss;
+			c->server_port = ntohs(sin->sin_port);
+			a = &sin->sin_addr;
+		} else if (af == AF_INET6) {
+			sin6 = (const struct sockaddr_in6 *)&ss;
+			c->server_port = ntohs(sin6->sin6_port);
+			a = &sin6->sin6_addr;
+			if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+				af = AF_INET;
+				a = &sin6->sin6_addr.s6_addr[12];
+			}
+		}
+		if (a != NULL && inet_ntop(af, a, c->server_addr_buf,
+		    sizeof(c->server_addr_buf)) != NULL)
+			c->server_addr = c->server_addr_buf;
+	}
 	c->helo = s->helo;
 	c->tls_version = s->tls && s->tls_version[0] != '\0' ?
 	    s->tls_version : NULL;

@@ -62,6 +62,13 @@ struct filter_conn {
 	const struct sockaddr *client_sa;	/* borrowed */
 	const char *client_addr;	/* "192.0.2.7" or "2001:db8::1" */
 	const char *client_name;	/* PTR name or "unknown" */
+	const char *server_addr;	/* the local address the client
+					   connected to ("192.0.2.1"); NULL
+					   if unknown: milter {daemon_addr} */
+	unsigned server_port;		/* its port, 0 if unknown:
+					   milter {daemon_port} */
+	char	 server_addr_buf[64];	/* where server_addr points when
+					   the session filled it */
 	const char *helo;		/* NULL before HELO/EHLO */
 	const char *tls_version;	/* NULL without TLS */
 	const char *tls_cipher;

@@ -62,7 +62,9 @@ int	peer_write_all(int fd, const void *data, size_t len, int64_t deadline,
 /*
  * peer_read - at most len bytes from the non-blocking fd, waiting until
  * deadline for the first. Returns the count (> 0), 0 at end of file, or
- * -1 with *error_r ("timeout" on the deadline, or strerror).
+ * -1 with *error_r ("timeout" on the deadline, or strerror). On TCP,
+ * every read that got bytes sets TCP_QUICKACK (not sticky on Linux), so
+ * that a peer without TCP_NODELAY never waits on our delayed ACK.
  */
 ssize_t	peer_read(int fd, void *dst, size_t len, int64_t deadline,
 	    const char **error_r);

@@ -3,14 +3,20 @@
  * filters/milter_proto.c, the way Postfix would, and show what it did.
  *
  *   milter_client_probe [-t MS] [-o OUT] [-f SENDER] [-r RCPT]...
- *       [-a AUTH_TYPE] [-u AUTH_USER] PORT MESSAGE
+ *       [-a AUTH_TYPE] [-u AUTH_USER] [-A MASK] [-V TEXT]
+ *       PORT MESSAGE
+ *   milter_client_probe [options] -U PATH MESSAGE
  *
- * Connects to the milter at 127.0.0.1:PORT, negotiates (version 6, every
- * action and protocol step offered), then sends connect, HELO, MAIL, RCPT,
+ * Connects to the milter at 127.0.0.1:PORT (or, with -U, to the unix
+ * socket PATH), negotiates (version 6, every protocol step offered; the
+ * actions of -A MASK, hex, e.g. 0x1fe for all but add headers, default
+ * all: 0x1ff), then sends connect, HELO, MAIL, RCPT,
  * DATA, the headers, EOH, the body in chunks and end of message, each
  * preceded by the macros of its stage (Postfix's default lists, or the
  * milter's setsymlist lists): {daemon_name}, {auth_type}, {mail_addr},
  * {rcpt_addr}, i, j ... MESSAGE is read from a file (LF or CRLF).
+ * Macro v (the MTA's name and version, e.g. "Postfix 3.7.11") is sent at
+ * connect only with -V TEXT, as TEXT.
  *
  * Prints one line per event on stdout:
  *
@@ -25,6 +31,7 @@
  * With -o, the message with the milter's edits applied (daemon/
  * message_edit.c) is written to OUT. Every read and write waits at most
  * -t milliseconds (default 10000; a progress reply restarts the wait).
+ * A modification the negotiated actions do not allow is an error.
  * Exit status: 0 after an action, 1 after an error, 2 on usage errors.
  *
  * SPDX-License-Identifier: ISC
@@ -32,6 +39,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -73,6 +81,7 @@ enum { POOL_RCPT_ADDR, POOL_RCPT_HOST, POOL_MAIL_HOST, POOL_N = 15 };
 struct probe {
 	int	 fd;
 	int	 timeout_ms;
+	uint32_t actions;	/* offered in negotiation (-A) */
 	struct milter_reader rd;
 	struct milter_neg neg;
 	struct milter_macro pool[POOL_N];	/* every macro we know */
@@ -357,7 +366,45 @@ connect_milter(int port)
 	return fd;
 }
 
-/* negotiate - our 'O' with everything offered, the milter's answer */
+/* connect_unix - the milter at a unix socket path; -1 with errno */
+static int
+connect_unix(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		close(fd);
+		return -1;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	return fd;
+}
+
+/* parse_mask - -A's hex action mask; -1 when it is not one */
+static long
+parse_mask(const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 16);
+	if (errno != 0 || end == s || *end != '\0' || v > MILTER_ACT_ALL)
+		return -1;
+	return (long)v;
+}
+
+/* negotiate - our 'O' (the actions of -A), the milter's answer */
 static int
 negotiate(struct probe *p)
 {
@@ -368,12 +415,12 @@ negotiate(struct probe *p)
 	int rc = -1;
 
 	buf_init(&out, 0);
-	milter_pkt_optneg(&out, MILTER_VERSION, MILTER_ACT_ALL, MILTER_P_ALL,
+	milter_pkt_optneg(&out, MILTER_VERSION, p->actions, MILTER_P_ALL,
 	    &err);
 	if (send_all(p, "negotiate", &out) == -1 ||
 	    read_reply(p, "negotiate", &r) == -1)
 		goto out;
-	if (milter_negotiate(&r, MILTER_VERSION, MILTER_ACT_ALL,
+	if (milter_negotiate(&r, MILTER_VERSION, p->actions,
 	    MILTER_P_ALL, &p->neg, &err) == -1) {
 		fail("negotiate", err);
 		milter_reply_deinit(&r);
@@ -551,7 +598,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: milter_client_probe [-t MS] [-o OUT] "
 	    "[-f SENDER] [-r RCPT]... [-a AUTH_TYPE] [-u AUTH_USER] "
-	    "PORT MESSAGE\n");
+	    "[-A MASK] [-V TEXT] {PORT | -U PATH} MESSAGE\n");
 	exit(2);
 }
 
@@ -562,16 +609,24 @@ main(int argc, char **argv)
 	struct header_list hl = { NULL, 0 };
 	struct buf pkt;
 	const char *out_path = NULL, *auth_type = NULL, *auth_user = NULL;
+	const char *mta_version = NULL, *unix_path = NULL, *msg_path;
 	char *sender = "sender@example.org", *rcpts[MAX_RCPTS];
 	char *raw, *msg, *sep;
 	const char *err, *mail_host;
 	size_t raw_len, msg_len, hdr_len, nrcpts = 0;
-	int ch, port, status = 1;
+	int ch, port = 0, status = 1;
+	long mask;
 
 	memset(&p, 0, sizeof(p));
 	p.timeout_ms = 10000;
-	while ((ch = getopt(argc, argv, "a:f:o:r:t:u:")) != -1) {
+	p.actions = MILTER_ACT_ALL;
+	while ((ch = getopt(argc, argv, "A:a:f:o:r:t:U:u:V:")) != -1) {
 		switch (ch) {
+		case 'A':
+			if ((mask = parse_mask(optarg)) == -1)
+				usage();
+			p.actions = (uint32_t)mask;
+			break;
 		case 'a': auth_type = optarg; break;
 		case 'f': sender = optarg; break;
 		case 'o': out_path = optarg; break;
@@ -581,17 +636,23 @@ main(int argc, char **argv)
 			rcpts[nrcpts++] = optarg;
 			break;
 		case 't': p.timeout_ms = atoi(optarg); break;
+		case 'U': unix_path = optarg; break;
 		case 'u': auth_user = optarg; break;
+		case 'V': mta_version = optarg; break;
 		default: usage();
 		}
 	}
-	if (argc - optind != 2 || (port = atoi(argv[optind])) <= 0 ||
-	    port > 65535)
+	/* PORT MESSAGE, or with -U only MESSAGE */
+	if (argc - optind != (unix_path != NULL ? 1 : 2))
 		usage();
+	if (unix_path == NULL && ((port = atoi(argv[optind])) <= 0 ||
+	    port > 65535))
+		usage();
+	msg_path = argv[argc - 1];
 	if (nrcpts == 0)
 		rcpts[nrcpts++] = "rcpt@example.net";
-	if ((raw = read_file(argv[optind + 1], &raw_len)) == NULL) {
-		perror(argv[optind + 1]);
+	if ((raw = read_file(msg_path, &raw_len)) == NULL) {
+		perror(msg_path);
 		return 2;
 	}
 	msg = crlf(raw, raw_len, &msg_len);
@@ -602,7 +663,7 @@ main(int argc, char **argv)
 	else
 		hdr_len = msg_len;
 	if (header_list_parse(&hl, msg, hdr_len) == -1) {
-		fprintf(stderr, "%s: not a message\n", argv[optind + 1]);
+		fprintf(stderr, "%s: not a message\n", msg_path);
 		return 2;
 	}
 	mail_host = strrchr(sender, '@') ? strrchr(sender, '@') + 1 : "";
@@ -615,7 +676,7 @@ main(int argc, char **argv)
 			{ "j", "probe.example.test" },
 			{ "daemon_name", "postern-probe" },
 			{ "daemon_addr", "127.0.0.1" },
-			{ "v", "Postern probe" },
+			{ "v", mta_version },
 			{ "_", "client.example [127.0.0.1]" },
 			{ "client_addr", "127.0.0.1" },
 			{ "client_name", "client.example" },
@@ -628,7 +689,8 @@ main(int argc, char **argv)
 	}
 	milter_reader_init(&p.rd, 0);
 	filter_edits_init(&p.edits);
-	if ((p.fd = connect_milter(port)) == -1) {
+	if ((p.fd = unix_path != NULL ? connect_unix(unix_path) :
+	    connect_milter(port)) == -1) {
 		fail("connect", strerror(errno));
 		goto out;
 	}

@@ -1,13 +1,15 @@
 #!/usr/bin/perl
-# 23_milters.t - the "milters" filter (filters/milter.c): posternd calling
+# 23_milters.t - the "milters" filter (filters/milter*.c): posternd calling
 # external milters from its chain.
 #
 # - the real OpenDKIM milter in signing mode, over TCP and over a unix
 #   socket: the message reaches the sink signed, and the signature
-#   verifies with dkimpy and Mail::DKIM;
+#   verifies with dkimpy and Mail::DKIM; then "relay, milters, dkim":
+#   OpenDKIM as milter and posternd's own signer after it (another
+#   selector), both signatures verify;
 # - a scripted stand-in (t/helpers/bad_milter.pl): the macros it got
-#   (and a setsymlist list honoured), every modification, every reply at
-#   each stage, two milters in order;
+#   ({daemon_addr} and {daemon_port} too; a setsymlist list honoured),
+#   every modification, every reply at each stage, two milters in order;
 # - the fault battery: unreachable, never negotiating, hanging at RCPT
 #   and at end of message, closing mid-message, garbage, an oversized
 #   packet, a shutdown reply; for each, with milter_default_action
@@ -108,22 +110,55 @@ sub at_sink {
 	return $m;
 }
 
-# ---- the real OpenDKIM ----------------------------------------------------
-SKIP: {
-	skip 'opendkim, dkimpy or Mail::DKIM missing', 8
-	    unless -x '/usr/sbin/opendkim' &&
-	    system($PYTHON, '-c', 'import dkim, dns.query') == 0 &&
-	    eval { require Mail::DKIM::Verifier; 1 };
-	my $key = $t->path('rsa.pem');
+# rsa_key(FILE) - a new RSA-2048 key in FILE; its DNS TXT record as the
+# quoted 250-byte strings dnsmasq's txt-record wants
+sub rsa_key {
+	my ($key) = @_;
 	system('openssl', 'genpkey', '-quiet', '-algorithm', 'RSA',
 	    '-pkeyopt', 'rsa_keygen_bits:2048', '-out', $key) == 0 or die;
 	chmod 0600, $key;
 	my $der = qx{openssl pkey -in '$key' -pubout -outform DER};
 	my @parts = ('v=DKIM1; k=rsa; p=' . encode_base64($der, '')) =~
 	    /(.{1,250})/g;
+	return join(',', map { qq("$_") } @parts);
+}
+
+# verify_dkim(MESSAGE AT THE SINK, NAME, DNS PORT) - the message as sent
+# (the sink's own lines dropped) through dkimpy and Mail::DKIM: their
+# outputs, one line per signature
+sub verify_dkim {
+	my ($m, $name, $dns) = @_;
+	$m //= '';
+	$m =~ s/\A.*?^Received:[^\n]*(?:\n[ \t][^\n]*)*?\(smtp-sink\)
+	    [^\n]*(?:\n[ \t][^\n]*)*\n//msx;
+	$m =~ s/\n\n\z/\n/;
+	$m =~ s/\r?\n/\r\n/g;
+	my $f = $t->path("$name.eml");
+	write_file($f, $m);
+	my $py = qx{'$PYTHON' '$HELPERS/dkim_verify.py' --dns 127.0.0.1:$dns '$f' 2>&1};
+	my $pl = qx{'$^X' '$HELPERS/dkim_verify.pl' --dns 127.0.0.1:$dns '$f' 2>&1};
+	return ($py, $pl);
+}
+
+# ---- the real OpenDKIM ----------------------------------------------------
+SKIP: {
+	skip 'opendkim, dkimpy or Mail::DKIM missing', 16
+	    unless -x '/usr/sbin/opendkim' &&
+	    system($PYTHON, '-c', 'import dkim, dns.query') == 0 &&
+	    eval { require Mail::DKIM::Verifier; 1 };
+	my $key = $t->path('rsa.pem');
+	my $txt = rsa_key($key);
+	# posternd's own dkim filter signs with another key and selector
+	my $nkey = $t->path('native.pem');
+	my $ntxt = rsa_key($nkey);
+	if ($> == 0) {
+		my (undef, undef, $uid, $gid) =
+		    getpwnam($ENV{POSTERN_TEST_USER} // 'nobody');
+		chown $uid, $gid, $nkey if defined $uid;
+	}
 	my $dns = $t->start_dnsmasq('local=/example.org/',
-	    'txt-record=rsasel._domainkey.example.org,' .
-	    join(',', map { qq("$_") } @parts));
+	    "txt-record=rsasel._domainkey.example.org,$txt",
+	    "txt-record=natsel._domainkey.example.org,$ntxt");
 	my $od_port = free_port();
 	my $sock = $t->path('opendkim.sock');
 	for my $kind ([ 'inet', "inet:$od_port\@127.0.0.1",
@@ -146,29 +181,58 @@ SKIP: {
 		my $m = at_sink("od-$name");
 		like_diag($m, qr/^DKIM-Signature: v=1; a=rsa-sha256;.*d=example\.org; s=rsasel;/m,
 		    "opendkim $name: signed", $m // '');
-		$m //= '';
-		# the message as sent: drop the sink's own lines
-		$m =~ s/\A.*?^Received:[^\n]*(?:\n[ \t][^\n]*)*?\(smtp-sink\)
-		    [^\n]*(?:\n[ \t][^\n]*)*\n//msx;
-		$m =~ s/\n\n\z/\n/;
-		$m =~ s/\r?\n/\r\n/g;
-		my $f = $t->path("od-$name.eml");
-		write_file($f, $m);
-		my $py = qx{'$PYTHON' '$HELPERS/dkim_verify.py' --dns 127.0.0.1:$dns '$f' 2>&1};
+		my ($py, $pl) = verify_dkim($m, "od-$name", $dns);
 		like_diag($py, qr/^pass d=example\.org/m,
 		    "opendkim $name: dkimpy verifies", $py);
-		my $pl = qx{'$^X' '$HELPERS/dkim_verify.pl' --dns 127.0.0.1:$dns '$f' 2>&1};
 		like_diag($pl, qr/^pass d=example\.org/m,
 		    "opendkim $name: Mail::DKIM verifies", $pl);
-		$t->stop("opendkim-$name");
+		$t->stop("opendkim-$name") unless $name eq 'inet';
 	}
+
+	# OpenDKIM as a milter, then posternd's own dkim after it: two
+	# signatures (selectors rsasel and natsel), both verify; the native
+	# signer signs the message as the milter left it
+	write_file($t->path('signing'),
+	    "# OpenDKIM SigningTable\n*\@example.org\tnative\n");
+	write_file($t->path('keytable'),
+	    "# OpenDKIM KeyTable\nnative\texample.org:natsel:$nkey\n");
+	restart("inet:127.0.0.1:$od_port",
+	    smtpd_filters => 'relay, milters, dkim',
+	    dkim_signing_table => 'texthash:' . $t->path('signing'),
+	    dkim_key_table => 'texthash:' . $t->path('keytable'),
+	    dns_resolver => "127.0.0.1\@$dns",
+	    milter_content_timeout => '20s', milter_command_timeout => '20s');
+	my ($r) = send_one('od-native');
+	reply_is($r, 250, '2.0.0', 'milter and native dkim: accepted');
+	my $m = at_sink('od-native') // '';
+	(my $unfolded = $m) =~ s/\r?\n[ \t]+/ /g;
+	my @sigs = $unfolded =~ /^DKIM-Signature:.*?\bs=(\w+);/mg;
+	is_deeply([ sort @sigs ], [ 'natsel', 'rsasel' ],
+	    'milter and native dkim: two signatures, one per signer')
+	    or diag($m);
+	my ($py, $pl) = verify_dkim($m, 'od-native', $dns);
+	for my $sel (qw(rsasel natsel)) {
+		like_diag($py, qr/^pass d=example\.org s=$sel /m,
+		    "milter and native dkim: dkimpy verifies s=$sel", $py);
+		like_diag($pl, qr/^pass d=example\.org s=$sel /m,
+		    "milter and native dkim: Mail::DKIM verifies s=$sel", $pl);
+	}
+	unlike($py . $pl, qr/^(?:fail|unsupported)/m,
+	    'milter and native dkim: no signature fails') or diag($py . $pl);
+	# posternd signs after the milter: its signature is the upper one
+	like_diag($unfolded,
+	    qr/^DKIM-Signature:[^\n]*\bs=natsel;.*^DKIM-Signature:[^\n]*\bs=rsasel;/ms,
+	    'milter and native dkim: the native signature above the milter\'s',
+	    $m);
+	$t->stop('opendkim-inet');
 }
 
 # ---- macros and setsymlist ------------------------------------------------
 {
 	my ($port, $log) = milter('record');
 	restart("inet:127.0.0.1:$port",
-	    milter_connect_macros => 'j {daemon_name} v _ {client_addr}');
+	    milter_connect_macros =>
+	    'j {daemon_name} {daemon_addr} {daemon_port} v _ {client_addr}');
 	my ($r, $qid) = send_one('macros', undef, auth => 1);
 	reply_is($r, 250, '2.0.0', 'record: accepted');
 	ok(at_sink('macros'), 'record: delivered');
@@ -176,6 +240,11 @@ SKIP: {
 	like_diag($got, qr/^macro C .*\{client_addr\}=127\.0\.0\.1/m,
 	    'macros: {client_addr} at connect', $got);
 	like_diag($got, qr/^macro C .*\bj=\S+/m, 'macros: j at connect', $got);
+	my $smtp_port = $t->port('smtp');
+	like_diag($got, qr/^macro C .*\{daemon_addr\}=127\.0\.0\.1(?:\s|$)/m,
+	    'macros: {daemon_addr} (the local address) at connect', $got);
+	like_diag($got, qr/^macro C .*\{daemon_port\}=$smtp_port(?:\s|$)/m,
+	    'macros: {daemon_port} (the listener\'s port) at connect', $got);
 	like_diag($got, qr/^macro M .*\{auth_authen\}=alice/m,
 	    'macros: {auth_authen} at MAIL', $got);
 	like_diag($got, qr/^macro M .*\{mail_addr\}=alice\@example\.org/m,

@@ -30,6 +30,22 @@
 #       postern-milter: signed by postern-milter's dkim (Mail::DKIM and
 #       dkimpy verify), a regex REJECT is posternd's reply to its client
 #       (skipped, with the reason, while posternd refuses the chain)
+#   (i) actions the MTA does not offer (the probe's -A): without "add
+#       headers" the DKIM-Signature is left out, warned, and the message
+#       goes on (dkim_sign_failure_action = accept, the default); a second
+#       postern-milter with dkim_sign_failure_action = tempfail gives 451;
+#       without "change headers" a forged Authentication-Results of our
+#       authserv_id is a 451 and the log names "change headers"
+#   (j) insert positions: with -V "Postfix 3.7.11" (macro v) a PREPEND
+#       (inserted before the matched Subject:) is one lower than without
+#       or with another MTA's v; the DKIM-Signature stays at 0
+#   (k) the policy filter's END-OF-MESSAGE request (policy_standin.pl,
+#       smtpd_policy_service_end_of_data = yes): size= is the message's
+#       length with CRLF lines, not 0
+#   (l) postern-milter -d -p unix:rel.sock from a directory of the test
+#       (owned by mail_owner): the probe (-U) is served over the socket,
+#       SIGTERM stops the daemon (found by its command line in /proc) and
+#       it removes its socket by the absolute path
 #   and postern-milter -n refuses 'milters' in the chain, SIGTERM stops it.
 #
 # SPDX-License-Identifier: ISC
@@ -92,20 +108,22 @@ write_file($T->path('logins'), "alice\@example.test\talice\n");
 
 my $MPORT = free_port();
 my $CONF = $T->path('postern.conf');
+# write_conf(FILTERS, [FILE, [HEADER_CHECKS, EXTRA LINES...]]) - the
+# test's postern.conf (FILE: $CONF, HEADER_CHECKS: header_checks)
 sub write_conf {
-	my ($filters) = @_;
-	write_file($CONF, join('', map { "$_\n" }
+	my ($filters, $file, $checks, @extra) = @_;
+	write_file($file // $CONF, join('', map { "$_\n" }
 	    'myhostname = relay.example.test',
 	    'queue_directory = ' . $T->path('spool'),
 	    'mynetworks = 127.0.0.1/32',
 	    "mail_owner = $RUN_USER",
 	    "smtpd_filters = $filters",
-	    'header_checks = pcre:' . $T->path('header_checks'),
+	    'header_checks = pcre:' . $T->path($checks // 'header_checks'),
 	    'smtpd_sender_login_maps = texthash:' . $T->path('logins'),
 	    'dkim_signing_table = texthash:' . $T->path('signing'),
 	    'dkim_key_table = texthash:' . $T->path('keytable'),
 	    "dns_resolver = 127.0.0.1\@$DNS",
-	    'authserv_id = relay.example.test'));
+	    'authserv_id = relay.example.test', @extra));
 }
 
 # --- -n ----------------------------------------------------------------------
@@ -541,6 +559,217 @@ SKIP: {
 	    '(h) the rejected message was not delivered');
 	$P->finish_ok;
 }
+
+# --- (i)-(l) the probe against postern-milter's fixes ----------------------
+
+# probe(ARGS) - the probe's output (stdout and stderr) and exit status
+my @probe_out;
+sub probe {
+	my $cmd = join ' ', map { "'$_'" } $PROBE, @_;
+	my $o = qx{$cmd 2>&1};
+	push @probe_out, $o;
+	return ($o, $? >> 8);
+}
+
+# file_log_wait(FILE, RE, SINCE) - wait_for_log on another log file
+sub file_log_wait {
+	my ($file, $re, $since) = @_;
+	local $T->{log} = $file;
+	return $T->wait_for_log($re, 5, $since);
+}
+
+my $ALICE = [ '-f', 'alice@example.test', '-r', 'bob@example.net',
+    '-a', 'PLAIN', '-u', 'alice' ];
+my $NO_ADD = sprintf '0x%x', 0x1ff & ~0x01;	# all but add headers
+my $NO_CHG = sprintf '0x%x', 0x1ff & ~0x10;	# all but change headers
+my $plain = "From: <alice\@example.test>\nTo: bob\@example.net\n" .
+    "Subject: actions\n\nbody\nline two\n";
+my $plain_file = $T->path('plain.eml');
+write_file($plain_file, $plain);
+
+# (i) no "add headers": the test config's dkim_sign_failure_action is
+# the default, accept (config/schema.c): delivered unsigned, warned
+my ($mark, $rc) = ($T->log_mark);
+($out, $rc) = probe('-A', $NO_ADD, @$ALICE, $MPORT, $plain_file);
+my ($acts) = $out =~ /^negotiated version=\d+ actions=(0x[0-9a-f]+)/m;
+ok(defined $acts && !(hex($acts) & 0x01),
+    '(i) -A without add headers: the milter does not ask for it')
+    or diag $out;
+like($out, qr/^action continue$/m,
+    '(i) without add headers: the message goes on (accept)') or diag $out;
+unlike($out, qr/^(error|modification (addheader|insheader))/m,
+    '(i) no header added, nothing the negotiation forbids') or diag $out;
+ok($T->wait_for_log(qr/the MTA does not offer the milter actions: add headers;/,
+    5, $mark),
+    '(i) the connection\'s warning names "add headers"')
+    or diag join "\n", $T->log_lines($mark);
+my $re = 'header DKIM-Signature: the MTA did not offer the milter action ' .
+    '"add headers"; delivered unsigned (dkim_sign_failure_action = accept)';
+ok($T->wait_for_log(qr/\Q$re\E/, 5, $mark),
+    '(i) the DKIM-Signature is left out: dkim_sign_failure_action=accept')
+    or diag join "\n", $T->log_lines($mark);
+# the same with every action: signed (what (i) took away)
+($out, $rc) = probe(@$ALICE, $MPORT, $plain_file);
+like($out, qr/^modification insheader index=0 name=DKIM-Signature /m,
+    '(i) with add headers offered: signed') or diag $out;
+
+# (i) no "change headers" and a forged Authentication-Results of our
+# authserv_id (relay.example.test): fail closed
+my $forged_file = $T->path('forged.eml');
+write_file($forged_file, "From: <alice\@example.test>\nTo: " .
+    "bob\@example.net\nSubject: forged\nAuthentication-Results: " .
+    "relay.example.test; spf=pass (forged)\n\nbody\n");
+$mark = $T->log_mark;
+($out, $rc) = probe('-A', $NO_CHG, @$ALICE, $MPORT, $forged_file);
+like($out, qr/^action replycode 451 4\.\d\.\d /m,
+    '(i) forged A-R without change headers: tempfail 451') or diag $out;
+unlike($out, qr/^modification/m, '(i) no modification sent')
+    or diag $out;
+$re = 'cannot delete forged Authentication-Results: the MTA did not ' .
+    'offer the milter action "change headers"; message tempfailed';
+ok($T->wait_for_log(qr/\Q$re\E/, 5, $mark),
+    '(i) the log names "change headers"')
+    or diag join "\n", $T->log_lines($mark);
+($out, $rc) = probe('-A', $NO_CHG, @$ALICE, $MPORT, $plain_file);
+like($out, qr/^action continue$/m,
+    '(i) without change headers, nothing forged: the message goes on')
+    or diag $out;
+
+# a second postern-milter: dkim_sign_failure_action = tempfail, a
+# PREPEND rule, and the policy filter asking at end of message
+my ($MPORT2, $SPORT) = (free_port(), free_port());
+my $CONF2 = $T->path('postern2.conf');
+my $SDIR = $T->path('standin');
+mkdir $SDIR or die "$SDIR: $!";
+write_file($T->path('header_checks2'),
+    "/^Subject:.*prepend me/\tPREPEND X-Postern-Note: prepended\n");
+write_conf('sender, spf, regex, policy, dkim', $CONF2, 'header_checks2',
+    'dkim_sign_failure_action = tempfail',
+    "smtpd_policy_services = inet:127.0.0.1:$SPORT",
+    'smtpd_policy_service_end_of_data = yes',
+    'smtpd_policy_service_timeout = 5s');
+$T->spawn('standin', $^X, "$HELPERS/policy_standin.pl", '--port', $SPORT,
+    '--dir', $SDIR);
+my $LOG2 = $T->path('postern-milter-2.log');
+$T->spawn('postern-milter-2', $MILTER, '-c', $CONF2, '-p',
+    "inet:$MPORT2\@127.0.0.1");
+ok(poll_until(sub { can_connect('127.0.0.1', $MPORT2) &&
+    can_connect('127.0.0.1', $SPORT) }, 10),
+    'a second postern-milter (tempfail, PREPEND, policy) and the policy ' .
+    'stand-in listen') or diag $T->log_tail(10), `cat '$LOG2'`;
+
+my @l2 = do { local $T->{log} = $LOG2; $T->log_lines };
+($out, $rc) = probe('-A', $NO_ADD, @$ALICE, $MPORT2, $plain_file);
+like($out, qr/^action replycode 451 4\.\d\.\d /m,
+    '(i) no add headers, dkim_sign_failure_action = tempfail: 451')
+    or diag $out;
+$re = '"add headers"; message tempfailed ' .
+    '(dkim_sign_failure_action = tempfail)';
+ok(file_log_wait($LOG2, qr/header DKIM-Signature: .*\Q$re\E/, scalar @l2),
+    '(i) the log says dkim_sign_failure_action = tempfail')
+    or diag `tail -n 10 '$LOG2'`;
+
+# (j) insert positions: the sender filter first inserts its
+# Authentication-Results (auth=pass) at 0, so a PREPEND of Subject (then
+# the fourth field) is an insert at 3; Postfix (macro v) counts its
+# hidden Received: so 4
+my $prep_file = $T->path('prepend.eml');
+my $prep = "From: <alice\@example.test>\nTo: bob\@example.net\n" .
+    "Subject: prepend me\nMessage-ID: <prep\@client.example.test>\n\n" .
+    "body\n";
+write_file($prep_file, $prep);
+my %ins;
+for my $v ([ 'none' ], [ 'Postfix', '-V', 'Postfix 3.7.11' ],
+    [ 'other', '-V', 'Sendmail 8.17.1' ]) {
+	my ($k, @opt) = @$v;
+	($out, $rc) = probe(@opt, @$ALICE, $MPORT2, $prep_file);
+	($ins{$k}) = $out =~ /^modification\ insheader\ index=(\d+)
+	    \ name=X-Postern-Note\ value=\ ?prepended$/mx;
+	($ins{"dkim $k"}) = $out =~ /^modification\ insheader\ index=(\d+)
+	    \ name=DKIM-Signature\ /mx;
+	diag $out unless defined $ins{$k};
+}
+is($ins{none}, 3, '(j) PREPEND before Subject: insheader index 3 without v');
+is($ins{Postfix}, 4,
+    '(j) with v = "Postfix 3.7.11": index 4 (its hidden Received:)');
+is($ins{other}, 3, '(j) with v of another MTA: index 3');
+is($ins{'dkim Postfix'}, 0,
+    '(j) with v = Postfix the DKIM-Signature stays at the very top (0)');
+
+# (k) the policy requests at end of message: size is the message's
+# length with CRLF lines (header block, empty line, body), not 0: the
+# first for plain.eml ((i), tempfail), the last for prepend.eml ((j))
+my @eom = grep { /protocol_state=END-OF-MESSAGE/ }
+    do { open my $sl, '<', "$SDIR/log"; <$sl> };
+my @sizes = map { /\bsize=(\d+)/ ? $1 : undef } @eom;
+for my $c ([ 'first', $plain, $sizes[0] ], [ 'last', $prep, $sizes[-1] ]) {
+	my ($which, $text, $got) = @$c;
+	(my $crlf = $text) =~ s/\n/\r\n/g;
+	is($got, length $crlf, "(k) the $which END-OF-MESSAGE policy " .
+	    'request: size = the CRLF length of its message')
+	    or diag `cat '$SDIR/log'`;
+}
+is(scalar @eom, 4, '(k) one END-OF-MESSAGE request per message') or
+    diag `cat '$SDIR/log'`;
+
+# (l) -d with a relative unix socket, started with a directory of the
+# test's as cwd: one mail_owner owns, so that postern-milter, no longer
+# root, can remove its socket when it stops (by the absolute path: -d
+# went to /)
+my $DDIR = $T->path('d');
+mkdir $DDIR or die "$DDIR: $!";
+my (undef, undef, $ruid, $rgid) = getpwnam $RUN_USER or die $RUN_USER;
+chown $ruid, $rgid, $DDIR or die "chown $DDIR: $!";
+my $sock = "$DDIR/rel.sock";
+my @dcmd = ($MILTER, '-d', '-c', $CONF, '-p', 'unix:rel.sock');
+my $dpid = fork // die "fork: $!";
+if ($dpid == 0) {
+	chdir $DDIR or POSIX::_exit(126);
+	open STDOUT, '>>', $T->path('postern-milter-d.log');
+	open STDERR, '>&', \*STDOUT;
+	exec @dcmd or POSIX::_exit(127);
+}
+waitpid $dpid, 0;
+is($? >> 8, 0, '(l) postern-milter -d -p unix:rel.sock: the parent exits 0')
+    or diag `cat '${\ $T->path('postern-milter-d.log')}'`;
+# the daemon: the process whose command line is ours
+my $want_cmd = join "\0", @dcmd;
+my @daemons;
+poll_until(sub {
+	@daemons = grep {
+		open my $c, '<', "/proc/$_/cmdline" or 0;
+		my $l = $c ? do { local $/; <$c> } // '' : '';
+		$l =~ s/\0\z//;
+		$l eq $want_cmd;
+	} map { m{/proc/(\d+)$} } glob '/proc/[0-9]*';
+	return @daemons && -S $sock;
+}, 10);
+is(scalar @daemons, 1, '(l) one daemon runs') or diag "pids: @daemons";
+ok(-S $sock, '(l) the socket is in the test directory');
+($out, $rc) = probe('-U', $sock, @$ALICE, $plain_file);
+like($out, qr/^modification insheader index=0 name=DKIM-Signature /m,
+    '(l) a probe over the unix socket: signed') or diag $out;
+like($out, qr/^action continue$/m, '(l) and the message goes on')
+    or diag $out;
+kill 'TERM', @daemons;
+my $gone = poll_until(sub {
+	!grep { my $s = "/proc/$_/stat"; -e $s &&
+	    (do { open my $f, '<', $s; <$f> } // '') !~ /^\d+ \(.*\) Z /
+	} @daemons
+}, 10);
+ok($gone, '(l) SIGTERM stops the daemon') or do {
+	diag "still running: @daemons";
+	kill 'KILL', @daemons;
+};
+ok(poll_until(sub { !-e $sock }, 5),
+    '(l) it removed its socket (by the absolute path)');
+
+$rc = $T->stop('postern-milter-2');
+is($rc, 0, 'the second postern-milter exits 0 on SIGTERM');
+$T->stop('standin');
+ok(!grep({ /Sanitizer|runtime error:/ } @probe_out),
+    '(i)-(l) no sanitizer report from the probe (when built with one)')
+    or diag grep { /Sanitizer|runtime error:/ } @probe_out;
 
 # --- SIGTERM ---------------------------------------------------------------
 
