@@ -77,7 +77,8 @@ static const struct spec_case {
 	    "inet:127.0.0.1:1", "127.0.0.1", "1", NONE, 30, 30, 300,
 	    MILTER_FALLBACK_ACCEPT, NONE },
 	{ "group, blanks around =",
-	    "{ inet:127.0.0.1:1, default_action = reject, connect_timeout\t=  9s }",
+	    "{ inet:127.0.0.1:1, default_action = reject, "
+	    "connect_timeout\t=  9s }",
 	    0, "inet:127.0.0.1:1", "127.0.0.1", "1", NONE, 9, 30, 300,
 	    MILTER_FALLBACK_REJECT, NONE },
 	{ "group, only the address", "{ inet:127.0.0.1:1 }", 0,
