@@ -159,8 +159,8 @@ test_spec(void)
 			    "spec %s: default_action", c->name);
 		} else if (rc == -1 && c->rc == -1) {
 			/* the whole text: parameter, token, then why */
-			snprintf(want, sizeof(want), "smtpd_milters: \"%s\": %s",
-			    c->token, c->err);
+			snprintf(want, sizeof(want),
+			    "smtpd_milters: \"%s\": %s", c->token, c->err);
 			is_str(err, want, "spec %s: error", c->name);
 		}
 		free(err);
