@@ -265,8 +265,13 @@ helper_ask(struct spf_pool *pool, struct spf_helper *h, unsigned long id,
 	}
 	rc = spf_proto_read(h->fd, &b, deadline, error_r);
 	if (rc == 0) {
+		/*
+		 * EOF before any answer: it had died idle, but the write
+		 * still went into the socket buffer; retry like a failed write
+		 */
 		*error_r = "helper exited";
-		rc = -1;
+		rc = -3;
+		goto out;
 	}
 	if (rc == -1)
 		goto out;
