@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -219,6 +220,22 @@ parse_answer(const struct buf *b, unsigned long id, struct spf_answer *a)
 }
 
 /*
+ * died_idle - an idle helper's socket shows end of file or a hangup: it
+ * died between checks (an idle helper never writes on its own)
+ */
+static bool
+died_idle(int fd)
+{
+	struct pollfd p;
+
+	p.fd = fd;
+	p.events = POLLIN | POLLRDHUP;
+	p.revents = 0;
+	return poll(&p, 1, 0) == 1 &&
+	    (p.revents & (POLLIN | POLLHUP | POLLRDHUP | POLLERR)) != 0;
+}
+
+/*
  * helper_ask - one request/answer with h: 0, or with *error_r -1 (the
  * helper failed), -2 (the request cannot be sent; the helper is fine),
  * -3 (the helper was gone before it got the request)
@@ -258,6 +275,15 @@ helper_ask(struct spf_pool *pool, struct spf_helper *h, unsigned long id,
 		rc = -2;
 		goto out;
 	}
+	if (died_idle(h->fd)) {
+		/*
+		 * a write could still succeed into the socket buffer and the
+		 * death show only as EOF, like a crash caused by this check
+		 */
+		*error_r = "helper exited while idle";
+		rc = -3;
+		goto out;
+	}
 	if (spf_proto_write(h->fd, b.data, b.len, error_r) == -1) {
 		/* it died while idle: nothing of this check is lost yet */
 		rc = -3;
@@ -265,13 +291,8 @@ helper_ask(struct spf_pool *pool, struct spf_helper *h, unsigned long id,
 	}
 	rc = spf_proto_read(h->fd, &b, deadline, error_r);
 	if (rc == 0) {
-		/*
-		 * EOF before any answer: it had died idle, but the write
-		 * still went into the socket buffer; retry like a failed write
-		 */
 		*error_r = "helper exited";
-		rc = -3;
-		goto out;
+		rc = -1;
 	}
 	if (rc == -1)
 		goto out;
