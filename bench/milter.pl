@@ -30,7 +30,7 @@ my %opt = (
 	settle		=> 1.0,
 	tmpdir		=> '/var/tmp',
 	posternd	=> $ENV{POSTERND} || "$TOP_DIR/posternd",
-	'postern-milter' => "$TOP_DIR/milter/postern-milter",
+	'postern-milter' => "$TOP_DIR/postern-milter",
 	opendkim	=> '/usr/sbin/opendkim',
 	master		=> '/usr/lib/postfix/sbin/master',
 	postfix		=> '/usr/sbin/postfix',
@@ -71,7 +71,7 @@ usage: $0 [options]
                       $names
   --posternd PATH     the daemon (\$POSTERND, else $TOP_DIR/posternd)
   --postern-milter PATH
-                      ($TOP_DIR/milter/postern-milter; its cell
+                      ($TOP_DIR/postern-milter; its cell
                       runs only when it exists and starts)
   --opendkim PATH     the milter (/usr/sbin/opendkim)
   --tmpdir DIR        where spools live; use a real disk, not tmpfs (/var/tmp)
