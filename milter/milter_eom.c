@@ -97,7 +97,7 @@ delete_forged(SMFICTX *ctx, struct mconn *c)
 
 	n = milter_map_forged_ar(c->tx->headers.data != NULL ?
 	    c->tx->headers.data : "", c->tx->headers.len,
-	    mhost_config()->authserv_id, &del);
+	    mhost_config(c)->authserv_id, &del);
 	/* fail closed: never deliver results that claim to be ours */
 	if (n > 0 && (c->offered & MILTER_MAP_CHGHDRS) == 0) {
 		not_offered(c, MILTER_MAP_CHGHDRS, "cannot delete forged "
@@ -246,7 +246,7 @@ plan_edits(struct mconn *c, const struct filter_edits *edits,
     bool **skip_r)
 {
 	const struct filter_edit *e;
-	const char *action = mhost_config()->dkim_sign_failure_action;
+	const char *action = mhost_config(c)->dkim_sign_failure_action;
 	char what[128];
 	size_t i, n = 0;
 	int rc = 0;
@@ -316,7 +316,7 @@ run_eom(struct mconn *c, struct filter_call *call, const char **who_r)
 	enum filter_verdict v = FILTER_CONTINUE;
 
 	*who_r = NULL;
-	if (!chain_has_stage(mhost_chain(), FILTER_STAGE_EOM))
+	if (!chain_has_stage(mhost_chain(c), FILTER_STAGE_EOM))
 		return v;
 	if (header_list_parse(&hl, tx->view.data != NULL ? tx->view.data : "",
 	    tx->view.len) == -1) {

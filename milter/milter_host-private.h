@@ -17,6 +17,8 @@
 #include "chain.h"
 #include "filter.h"
 
+struct milter_runtime;
+
 #define MHOST_REPLY_MAX	512
 #define MHOST_WHO_MAX	64
 
@@ -66,15 +68,20 @@ struct mconn {
 	char	*tls_cipher;		/* owned or NULL: {cipher} */
 	char	*sasl_method;		/* owned or NULL: {auth_type} */
 	char	*sasl_username;		/* owned or NULL: {auth_authen} */
+	/* owned reference: the runtime in force at the first callback */
+	struct milter_runtime *rt;
 	struct chain_tx conn_chain;	/* owned: CONNECT, HELO, CLOSE */
 	struct mtx *tx;			/* owned or NULL */
 	char	 hold_reply[MHOST_REPLY_MAX];	/* HOLD at CONNECT/HELO */
 	char	 hold_who[MHOST_WHO_MAX];
 };
 
-/* the process's chain and configuration (milter_host.c) */
-const struct chain *mhost_chain(void);
-const struct config *mhost_config(void);
+/*
+ * the connection's chain and configuration (borrowed: until the
+ * connection closes, even when a reload replaced them meanwhile)
+ */
+const struct chain *mhost_chain(const struct mconn *);
+const struct config *mhost_config(const struct mconn *);
 
 /* mhost_call_init - a call for stage with the current views */
 void	mhost_call_init(struct mconn *, struct filter_call *,
@@ -98,7 +105,7 @@ sfsistat mhost_refuse(SMFICTX *, struct mconn *, enum filter_verdict v,
 	    const char *reply, const char *who, const char *stage,
 	    const char *rcpt);
 /* mhost_needs - the MILTER_MAP_* actions the chain may need */
-unsigned mhost_needs(void);
+unsigned mhost_needs(const struct mconn *);
 /* mhost_eom - the EOM stage and its edits (milter_eom.c) */
 sfsistat mhost_eom(SMFICTX *, struct mconn *);
 

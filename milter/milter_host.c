@@ -4,10 +4,14 @@
  * (daemon/session_cmd.c, session_eom.c), and maps the verdict to an
  * sfsistat with the chain's reply text for the MTA's client.
  *
- * Owns the chain (one per process) and the per-connection state (one
- * struct mconn per milter connection, in smfi_setpriv: Debian's
- * libmilter runs one connection's callbacks on changing threads, so
- * nothing lives in thread-local storage). The end of message - the edits
+ * Owns the per-connection state (one struct mconn per milter
+ * connection, in smfi_setpriv: Debian's libmilter runs one connection's
+ * callbacks on changing threads, so nothing lives in thread-local
+ * storage). Each connection holds a reference on the runtime (the
+ * configuration and its chain, milter_runtime.c) in force at its first
+ * callback, the negotiation, and drops it at close: a reload swaps in a
+ * new runtime for the connections that come after, and a connection
+ * never sees two chains. The end of message - the edits
  * turned into smfi_* calls - is in milter_eom.c; the pure mappings are
  * in milter_map.c.
  *
@@ -51,12 +55,10 @@
 #include "milter_host-private.h"
 #include "milter_host.h"
 #include "milter_map.h"
+#include "milter_runtime.h"
 #include "xmalloc.h"
 
-static const struct config *host_cfg;	/* borrowed: main's */
-static struct chain *host_chain;	/* owned */
 static atomic_ullong host_session_ids;
-static unsigned host_needs;		/* MILTER_MAP_* the chain may need */
 
 /* our action bits are libmilter's (milter_map.c has no libmilter) */
 _Static_assert(MILTER_MAP_ADDHDRS == SMFIF_ADDHDRS &&
@@ -82,70 +84,54 @@ static const struct {
 };
 
 int
-milter_host_check(const struct config *cfg, char **error_r)
+milter_host_init(struct config *cfg, char **error_r)
 {
-	size_t i;
+	struct milter_runtime *rt;
 
-	for (i = 0; cfg->smtpd_filters != NULL &&
-	    cfg->smtpd_filters[i] != NULL; i++)
-		if (strcmp(cfg->smtpd_filters[i], "milters") == 0) {
-			*error_r = xstrdup("smtpd_filters: postern-milter "
-			    "cannot run 'milters' (an MTA calling "
-			    "postern-milter calling milters is a loop "
-			    "waiting to happen); remove it from the chain "
-			    "postern-milter runs");
-			return -1;
-		}
+	config_ref(cfg);	/* the runtime's; main keeps its own */
+	if ((rt = milter_runtime_new(cfg, error_r)) == NULL)
+		return -1;
+	milter_runtime_swap(rt);
 	return 0;
 }
 
 int
-milter_host_init(const struct config *cfg, char **error_r)
+milter_host_reload(struct config *cfg, char **error_r)
 {
-	const struct filter_ops *ops;
-	size_t i;
+	struct milter_runtime *rt;
 
-	if (milter_host_check(cfg, error_r) == -1)
+	/*
+	 * Built while the old runtime is still in force: a DKIM key only
+	 * root may read is then found among the keys held (dkim_tables.c)
+	 */
+	if ((rt = milter_runtime_new(cfg, error_r)) == NULL)
 		return -1;
-	if ((host_chain = chain_new(cfg, error_r)) == NULL)
-		return -1;
-	host_cfg = cfg;
-	host_needs = 0;
-	for (i = 0; cfg->smtpd_filters != NULL &&
-	    cfg->smtpd_filters[i] != NULL; i++) {
-		ops = filter_lookup(cfg->smtpd_filters[i]);
-		host_needs |= milter_map_filter_needs(cfg->smtpd_filters[i],
-		    ops != NULL && ops->edits);
-	}
-	/* forged Authentication-Results are deleted (RFC 8601 5) */
-	if (cfg->authserv_id != NULL && cfg->authserv_id[0] != '\0')
-		host_needs |= MILTER_MAP_CHGHDRS;
+	milter_runtime_swap(rt);
 	return 0;
-}
-
-unsigned
-mhost_needs(void)
-{
-	return host_needs;
 }
 
 void
 milter_host_deinit(void)
 {
-	chain_free(&host_chain);
-	host_cfg = NULL;
+	milter_runtime_swap(NULL);
+}
+
+unsigned
+mhost_needs(const struct mconn *c)
+{
+	return c->rt->needs;
 }
 
 const struct chain *
-mhost_chain(void)
+mhost_chain(const struct mconn *c)
 {
-	return host_chain;
+	return c->rt->chain;
 }
 
 const struct config *
-mhost_config(void)
+mhost_config(const struct mconn *c)
 {
-	return host_cfg;
+	return c->rt->config;
 }
 
 /* ---- connection and transaction state ---- */
@@ -165,7 +151,7 @@ refresh_fconn(struct mconn *c)
 	f->sasl_method = c->sasl_method;
 	f->sasl_username = c->sasl_username;
 	f->is_authenticated = c->sasl_username != NULL;
-	f->config = host_cfg;
+	f->config = c->rt->config;
 }
 
 /* conn_get - the connection's state, made on first use */
@@ -177,8 +163,14 @@ conn_get(SMFICTX *ctx)
 	if ((c = smfi_getpriv(ctx)) != NULL)
 		return c;
 	c = xcalloc(1, sizeof(*c));
+	/* main swaps the first runtime in before smfi_main: never NULL */
+	if ((c->rt = milter_runtime_current()) == NULL)
+		fatalx("postern-milter: no configuration in force");
 	c->fconn.session_id = atomic_fetch_add(&host_session_ids, 1) + 1;
-	/* the MTA does not say HELO or EHLO; every MTA with milters speaks ESMTP */
+	/*
+	 * The MTA does not say HELO or EHLO; every MTA with milters speaks
+	 * ESMTP
+	 */
 	c->fconn.is_esmtp = true;
 	/* no negotiation (an old MTA): libmilter's own check decides */
 	c->offered = MILTER_MAP_EDITS;
@@ -238,7 +230,7 @@ mhost_tx_end(struct mconn *c)
 		return;
 	if (tx->chain.state != NULL) {
 		if (!tx->completed &&
-		    chain_has_stage(host_chain, FILTER_STAGE_ABORT)) {
+		    chain_has_stage(c->rt->chain, FILTER_STAGE_ABORT)) {
 			mhost_call_init(c, &call, FILTER_STAGE_ABORT);
 			(void)chain_run(&tx->chain, &call, &who);
 		}
@@ -271,7 +263,7 @@ conn_free(SMFICTX *ctx, struct mconn *c)
 		memset(&call, 0, sizeof(call));
 		call.conn = &c->fconn;
 		call.stage = FILTER_STAGE_CLOSE;
-		if (chain_has_stage(host_chain, FILTER_STAGE_CLOSE))
+		if (chain_has_stage(c->rt->chain, FILTER_STAGE_CLOSE))
 			(void)chain_run(&c->conn_chain, &call, &who);
 		chain_tx_end(&c->conn_chain);
 	}
@@ -282,6 +274,8 @@ conn_free(SMFICTX *ctx, struct mconn *c)
 	free(c->tls_cipher);
 	free(c->sasl_method);
 	free(c->sasl_username);
+	/* the last connection of a replaced configuration frees it */
+	milter_runtime_unref(&c->rt);
 	free(c);
 	smfi_setpriv(ctx, NULL);
 }
@@ -387,7 +381,7 @@ run(SMFICTX *ctx, struct mconn *c, struct chain_tx *ctx_chain,
 	enum filter_verdict v;
 	const char *who = NULL;
 
-	if (!chain_has_stage(host_chain, call->stage))
+	if (!chain_has_stage(c->rt->chain, call->stage))
 		return SMFIS_CONTINUE;
 	v = chain_run(ctx_chain, call, &who);
 	log_debug("milter", "%s: %s -> %s%s%s", stage,
@@ -429,7 +423,7 @@ x_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	 * rule: a note is dropped, a signature follows
 	 * dkim_sign_failure_action, anything else tempfails)
 	 */
-	if ((missing = host_needs & ~c->offered) != 0)
+	if ((missing = c->rt->needs & ~c->offered) != 0)
 		log_warnx("the MTA does not offer the milter actions: %s; "
 		    "messages that need them are tempfailed or go without "
 		    "(see postern-milter(8)); offered %#lx",
@@ -441,8 +435,8 @@ x_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	 * reads it and no end of message needs its size.
 	 */
 	*pf1 = f1 & (SMFIP_HDR_LEADSPC | SMFIP_NR_HDR | SMFIP_NOUNKNOWN);
-	if (!chain_has_stage(host_chain, FILTER_STAGE_BODY) &&
-	    !chain_has_stage(host_chain, FILTER_STAGE_EOM))
+	if (!chain_has_stage(c->rt->chain, FILTER_STAGE_BODY) &&
+	    !chain_has_stage(c->rt->chain, FILTER_STAGE_EOM))
 		*pf1 |= f1 & SMFIP_NOBODY;
 	*pf2 = *pf3 = 0;
 	c->leadspc = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
@@ -476,8 +470,9 @@ x_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 	c->have_sa = len > 0;
 	if (c->have_sa)
 		memcpy(&c->ss, sa, len);
-	c->fconn.is_mynetworks = c->have_sa && host_cfg->mynetworks != NULL &&
-	    matchlist_match_addr(host_cfg->mynetworks,
+	c->fconn.is_mynetworks = c->have_sa &&
+	    c->rt->config->mynetworks != NULL &&
+	    matchlist_match_addr(c->rt->config->mynetworks,
 	    (const struct sockaddr *)&c->ss);
 	refresh_fconn(c);
 	c->hides_received = milter_map_hides_received(smfi_getsymval(ctx,
@@ -493,7 +488,7 @@ x_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 		    smfi_getsymval(ctx, "v") != NULL ?
 		    smfi_getsymval(ctx, "v") : "");
 	if (c->conn_chain.state == NULL)
-		chain_tx_begin(&c->conn_chain, host_chain, &c->fconn);
+		chain_tx_begin(&c->conn_chain, c->rt->chain, &c->fconn);
 	mhost_call_init(c, &call, FILTER_STAGE_CONNECT);
 	return run(ctx, c, &c->conn_chain, &call, "CONNECT", NULL);
 }
@@ -504,14 +499,15 @@ x_helo(SMFICTX *ctx, char *helo)
 	struct mconn *c = conn_get(ctx);
 	struct filter_call call;
 
-	mhost_tx_end(c);	/* RFC 5321 4.1.4: HELO resets the transaction */
+	/* RFC 5321 4.1.4: HELO resets the transaction */
+	mhost_tx_end(c);
 	free(c->helo);
 	c->helo = xstrdup(helo != NULL ? helo : "");
 	set_macro(ctx, "{tls_version}", &c->tls_version);
 	set_macro(ctx, "{cipher}", &c->tls_cipher);
 	refresh_fconn(c);
 	if (c->conn_chain.state == NULL)
-		chain_tx_begin(&c->conn_chain, host_chain, &c->fconn);
+		chain_tx_begin(&c->conn_chain, c->rt->chain, &c->fconn);
 	mhost_call_init(c, &call, FILTER_STAGE_HELO);
 	call.arg = c->helo;
 	return run(ctx, c, &c->conn_chain, &call, "HELO", NULL);
@@ -532,7 +528,7 @@ x_envfrom(SMFICTX *ctx, char **argv)
 	set_macro(ctx, "{auth_authen}", &c->sasl_username);
 	refresh_fconn(c);
 	if (c->conn_chain.state == NULL)
-		chain_tx_begin(&c->conn_chain, host_chain, &c->fconn);
+		chain_tx_begin(&c->conn_chain, c->rt->chain, &c->fconn);
 	tx = c->tx = xcalloc(1, sizeof(*tx));
 	tx->sender = milter_map_address(argv != NULL ? argv[0] : NULL);
 	milter_map_esmtp(argv != NULL && argv[0] != NULL ? argv + 1 : NULL,
@@ -547,7 +543,7 @@ x_envfrom(SMFICTX *ctx, char **argv)
 	tx_queue_id(ctx, tx);
 	if (c->hold_reply[0] != '\0')
 		mhost_hold_note(c, c->hold_reply, c->hold_who);
-	chain_tx_begin(&tx->chain, host_chain, &c->fconn);
+	chain_tx_begin(&tx->chain, c->rt->chain, &c->fconn);
 	tx->chain.conn = &c->conn_chain;
 	mhost_call_init(c, &call, FILTER_STAGE_MAIL);
 	call.arg = tx->sender;
@@ -658,13 +654,14 @@ x_eoh(SMFICTX *ctx)
 	if (tx->headers.len > 0)
 		buf_append(&tx->view, tx->headers.data, tx->headers.len);
 	tx->has_forged = false;
-	if ((n = auth_results_strip(&tx->view, host_cfg->authserv_id)) > 0)
+	if ((n = auth_results_strip(&tx->view,
+	    c->rt->config->authserv_id)) > 0)
 		tx->has_forged = true;
 	if (n > 0)
 		log_info("%s: removed %zu Authentication-Results field%s "
 		    "claiming to be from %s", tx->queue_id != NULL ?
 		    tx->queue_id : "NOQUEUE", n, n > 1 ? "s" : "",
-		    host_cfg->authserv_id);
+		    c->rt->config->authserv_id);
 	if (header_list_parse(&hl, tx->view.data != NULL ? tx->view.data :
 	    "", tx->view.len) == -1) {
 		hl.fields = NULL;
@@ -673,7 +670,7 @@ x_eoh(SMFICTX *ctx)
 	buf_init(&value, 0);
 	mhost_call_init(c, &call, FILTER_STAGE_HEADER);
 	for (i = 0; i < hl.n && st == SMFIS_CONTINUE &&
-	    chain_has_stage(host_chain, FILTER_STAGE_HEADER); i++) {
+	    chain_has_stage(c->rt->chain, FILTER_STAGE_HEADER); i++) {
 		call.arg = hl.fields[i].name;
 		call.value = header_field_value(&hl.fields[i], &value);
 		st = run(ctx, c, &tx->chain, &call, "END-OF-HEADER", rcpt);

@@ -5,14 +5,24 @@
  * signing, SPF, regex rules and sender-identity checks.
  *
  * This file is the program: options, configuration, the listening
- * socket, the privilege drop and libmilter's main loop. The callbacks
- * are in milter_host.c.
+ * socket, the privilege drop, the reload thread and libmilter's main
+ * loop. The callbacks are in milter_host.c.
  *
  * Signals: libmilter's smfi_main blocks SIGHUP, SIGTERM and SIGINT and
  * handles them in its own thread: SIGTERM and SIGHUP stop accepting and
  * let smfi_main return once the connections in progress end; SIGINT
  * aborts them. We then free the chain (SPF helpers stop) and exit 0.
- * There is no reload: restart to read a new configuration.
+ *
+ * Reload is SIGUSR1, not SIGHUP as in posternd: libmilter's signal
+ * thread sigwaits a fixed set that includes SIGHUP (libmilter/signal.c,
+ * no API changes it), and a process-directed signal goes to any one
+ * thread waiting for it, so a second waiter could not tell a reload
+ * from a stop. SIGUSR1 is blocked first thing in main, so every thread
+ * (the chain's, libmilter's) inherits the mask and only our reload
+ * thread's sigwait takes it. The reload reads the -c file again, builds
+ * a new runtime with the checks of the start and swaps it in
+ * (milter_host_reload); a configuration that does not load or build
+ * leaves the old one in force, with a warning.
  *
  * SPDX-License-Identifier: ISC
  */
@@ -22,6 +32,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -43,6 +54,11 @@
 #define DEFAULT_CONFIG	SYSCONFDIR "/postern/postern.conf"
 #define DEFAULT_SOCKET	"inet:8892@127.0.0.1"
 #define MILTER_NAME	"postern-milter"
+
+static const char *reload_path;		/* borrowed: main's config_path */
+/* held during a reload; reload_stopping: no reload from now on */
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool reload_stopping;
 
 static void __attribute__((noreturn))
 usage(void)
@@ -109,11 +125,79 @@ drop_privileges(const struct config *cfg, const char *conn)
 	log_info("running as %s (uid %ld)", pw->pw_name, (long)pw->pw_uid);
 }
 
+/*
+ * reload - read the configuration again and put it in force; on any
+ * failure the old one stays (the same words as posternd's reload)
+ */
+static void
+reload(void)
+{
+	struct config *cfg;
+	const char *error;
+	char *err = NULL;
+
+	if ((cfg = config_load(reload_path, &error)) == NULL) {
+		log_warnx("reload failed: %s; keeping the old configuration",
+		    error);
+		return;
+	}
+	if (milter_host_reload(cfg, &err) == -1) {
+		log_warnx("reload failed: %s: %s; keeping the old "
+		    "configuration", reload_path, err);
+		free(err);
+		return;
+	}
+	log_info("reloaded configuration from %s", reload_path);
+}
+
+/*
+ * reload_main - the reload thread: one reload per SIGUSR1 (signals that
+ * arrive during a reload are merged into one more). It never returns:
+ * main sets reload_stopping and the process exits with the thread in
+ * sigwait. (Ending it would leak config_load's per-thread error string
+ * of a failed reload, which LeakSanitizer reports.)
+ */
+static void *
+reload_main(void *arg)
+{
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		pthread_mutex_lock(&reload_lock);
+		if (!reload_stopping)
+			reload();
+		pthread_mutex_unlock(&reload_lock);
+	}
+	return NULL;
+}
+
+/* block - block signals in this thread and the threads it creates */
+static void
+block(const int *sigs, size_t n)
+{
+	sigset_t set;
+	size_t i;
+
+	sigemptyset(&set);
+	for (i = 0; i < n; i++)
+		sigaddset(&set, sigs[i]);
+	if ((errno = pthread_sigmask(SIG_BLOCK, &set, NULL)) != 0)
+		fatal("pthread_sigmask");
+}
+
 int
 main(int argc, char *argv[])
 {
+	static const int reload_sig[] = { SIGUSR1 };
+	static const int milter_sigs[] = { SIGHUP, SIGTERM, SIGINT };
 	struct smfiDesc desc;
 	struct config *cfg;
+	pthread_t reloader;
 	const char *config_path = DEFAULT_CONFIG, *conn = DEFAULT_SOCKET;
 	const char *error;
 	char *err = NULL, *abs_config, *abs_conn = NULL;
@@ -155,6 +239,16 @@ main(int argc, char *argv[])
 		config_path = abs_config;
 	log_init(MILTER_NAME, false);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Before any thread exists (the chain may start some): SIGUSR1 is
+	 * only ever taken by the reload thread's sigwait; libmilter's set
+	 * waits, pending, for its signal thread, rather than killing the
+	 * process through a thread that does not block it
+	 */
+	block(reload_sig, 1);
+	if (!check_only)
+		block(milter_sigs, sizeof(milter_sigs) /
+		    sizeof(milter_sigs[0]));
 
 	if ((cfg = config_load(config_path, &error)) == NULL) {
 		fprintf(stderr, MILTER_NAME ": fatal: %s\n", error);
@@ -195,10 +289,19 @@ main(int argc, char *argv[])
 			fatal("daemon");
 		log_init(MILTER_NAME, true);
 	}
+	/* after daemon(): a fork keeps only the thread that calls it */
+	reload_path = config_path;
+	if ((errno = pthread_create(&reloader, NULL, reload_main, NULL)) != 0)
+		fatal("cannot start the reload thread");
 	log_info("milter started -- version %s, configuration %s, "
 	    "listening on %s", PACKAGE_VERSION, config_path, conn);
 
 	rc = smfi_main();
+
+	/* a reload in progress ends first; a later one never starts */
+	pthread_mutex_lock(&reload_lock);
+	reload_stopping = true;
+	pthread_mutex_unlock(&reload_lock);
 
 	log_info("milter stopped%s", rc == MI_SUCCESS ? "" :
 	    " (smfi_main failed)");

@@ -46,6 +46,17 @@
 #       (owned by mail_owner): the probe (-U) is served over the socket,
 #       SIGTERM stops the daemon (found by its command line in /proc) and
 #       it removes its socket by the absolute path
+#   (m) reload on SIGUSR1 (libmilter's own signal thread takes SIGHUP
+#       to stop): a Postfix session opened before the reload (MAIL and
+#       RCPT done) ends with the old chain - a subject the new rules
+#       refuse goes through, signed with the old selector only; after it,
+#       a new header_checks REJECT rule is Postfix's reply; the DKIM key
+#       rotated in two reloads (old and new selector, then the new one;
+#       the old key root-only, kept from the start), each signature
+#       verified by Mail::DKIM and dkimpy; an unknown parameter, 'milters'
+#       in the chain and a broken regex each log "reload failed: ...;
+#       keeping the old configuration" and mail is still signed and
+#       filtered as before
 #   and postern-milter -n refuses 'milters' in the chain, SIGTERM stops it.
 #
 # SPDX-License-Identifier: ISC
@@ -94,9 +105,25 @@ my $der = qx{openssl pkey -in '$key' -pubout -outform DER};
 chmod 0600, $key;		# root's: read before the privilege drop
 my $txt = 'v=DKIM1; k=rsa; p=' . encode_base64($der, '');
 my @parts = $txt =~ /(.{1,250})/g;
+# (m): the key a reload rotates to, mail_owner's as a new key would be
+# (a reload runs as mail_owner); its record is published from the start
+my $key2 = $T->path('rsa2.pem');
+system('openssl', 'genpkey', '-quiet', '-algorithm', 'RSA', '-pkeyopt',
+    'rsa_keygen_bits:2048', '-out', $key2) == 0 or die 'openssl genpkey';
+my $der2 = qx{openssl pkey -in '$key2' -pubout -outform DER};
+chmod 0600, $key2;
+if ($> == 0) {
+	my (undef, undef, $kuid, $kgid) = getpwnam($RUN_USER) or
+	    die $RUN_USER;
+	chown $kuid, $kgid, $key2 or die "chown $key2: $!";
+}
+my @parts2 = ('v=DKIM1; k=rsa; p=' . encode_base64($der2, '')) =~
+    /(.{1,250})/g;
 my $DNS = $T->start_dnsmasq('local=/example.test/',
     'txt-record=sel._domainkey.example.test,' .
     join(',', map { qq("$_") } @parts),
+    'txt-record=sel2._domainkey.example.test,' .
+    join(',', map { qq("$_") } @parts2),
     'txt-record=spf.example.test,"v=spf1 ip4:127.0.0.2 -all"');
 
 write_file($T->path('signing'), "*\@example.test\tk1\n");
@@ -770,6 +797,160 @@ $T->stop('standin');
 ok(!grep({ /Sanitizer|runtime error:/ } @probe_out),
     '(i)-(l) no sanitizer report from the probe (when built with one)')
     or diag grep { /Sanitizer|runtime error:/ } @probe_out;
+
+# --- (m) reload on SIGUSR1 ------------------------------------------------
+
+# verified_selectors(MESSAGE, NAME) - "s=SEL" of each signature that Mail::DKIM and dkimpy
+# both verify, sorted, joined by spaces; the verifiers' output on
+# disagreement goes to diag
+sub verified_selectors {
+	my ($msg, $name) = @_;
+	my $f = $T->path("$name.eml");
+	write_file($f, $msg);
+	my %got;
+	for my $v ([ 'Mail::DKIM', $^X, "$HELPERS/dkim_verify.pl" ],
+	    [ 'dkimpy', $PYTHON, "$HELPERS/dkim_verify.py" ]) {
+		my ($vname, @cmd) = @$v;
+		my $r = qx{'$cmd[0]' '$cmd[1]' --dns 127.0.0.1:$DNS '$f' 2>&1};
+		$got{$vname} = join ' ', sort map { "s=$_" }
+		    $r =~ /^pass d=example\.test s=(\S+)/mg;
+		diag "$vname: $r" unless $got{$vname};
+	}
+	diag "Mail::DKIM: $got{'Mail::DKIM'}, dkimpy: $got{dkimpy}"
+	    if $got{'Mail::DKIM'} ne $got{dkimpy};
+	return $got{'Mail::DKIM'} eq $got{dkimpy} ? $got{dkimpy} : 'differ';
+}
+
+my $MPID = $T->{pids}{'postern-milter'};
+# reload_milter(RE) - SIGUSR1 to postern-milter; the first new log line
+# matching RE (a reload's outcome), or undef after 10 s
+sub reload_milter {
+	my ($re) = @_;
+	my $mark = $T->log_mark;
+	kill 'USR1', $MPID or return undef;
+	return $T->wait_for_log($re, 10, $mark);
+}
+my $RELOADED = qr/reloaded configuration from \S*postern\.conf$/;
+my $FAILED = qr/reload failed: .*; keeping the old configuration$/;
+my $NEW_RULE = "/^Subject:.*newly banned/\tREJECT 5.7.1 Postern now " .
+    "refuses newly banned subjects\n";
+
+# the session held across the reload: MAIL and RCPT seen by the milter
+my $held = PosternTest::Client->new(port => $PF->port);
+my $g = $held->greeting;
+my ($hr) = $held->ehlo('held.example.test');
+$hr = $held->envelope('alice@example.test', 'bob@example.net')
+    if $hr && $hr->{code} == 250;
+reply_is($hr, 250, undef, '(m) a session open before the reload: RCPT ok');
+
+# new rules and the rotation's overlap: old and new selector sign
+write_file($T->path('header_checks'), join '', map { "$_\n" }
+    "/^Subject:.*forbidden/\tREJECT 5.7.1 Postern refuses forbidden " .
+    'subjects', $NEW_RULE =~ s/\n\z//r);
+write_file($T->path('signing'), "*\@example.test\tk1\n*\@example.test\tk2\n");
+write_file($T->path('keytable'), "k1\texample.test:sel:$key\n" .
+    "k2\texample.test:sel2:$key2\n");
+$mark = $T->log_mark;
+my $line = reload_milter(qr/$RELOADED|$FAILED/);
+like($line // '', $RELOADED, '(m) SIGUSR1: "reloaded configuration from ' .
+    'FILE"') or diag $T->log_tail(15);
+ok($T->is_running('postern-milter'), '(m) still running after SIGUSR1');
+SKIP: {
+	skip 'the old key is root-only only when run as root', 1 if $> != 0;
+	ok($T->wait_for_log(qr/dkim: \Q$key\E: .*keeping the key read from it before/,
+	    2, $mark), '(m) the root-only key, unreadable as mail_owner, is ' .
+	    'kept from the start') or diag join "\n", $T->log_lines($mark);
+}
+
+# (4) the held session ends with the chain it started with
+my $hmsg = join '', map { "$_\r\n" } 'From: <alice@example.test>',
+    'To: <bob@example.net>', 'Subject: newly banned, held across the reload',
+    "Message-ID: <held.$$\@client.example.test>",
+    'Date: Mon, 1 Jan 2024 00:00:00 +0000', '', 'Held.';
+$hr = $held->data($hmsg);
+reply_is($hr, 250, '2.0.0', '(m) the session opened before the reload ' .
+    'finishes with the old rules (no newly banned rule)')
+    or diag join "\n", $T->log_lines($mark);
+$held->cmd('QUIT');
+$held->close;
+($m) = $T->wait_sink(qr/held across the reload/, 15);
+is(verified_selectors($m // '', 'held'), 's=sel',
+    '(m) and the old signing table: signed with s=sel only, verified');
+
+# (1) the new rule applies to the next message
+$mark = $T->log_mark;
+$out = swaks('alice@example.test', 'a newly banned subject', '127.0.0.1');
+like($out, qr/<\*\* +550 5\.7\.1 Postern now refuses newly banned subjects/,
+    '(m) after the reload the new REJECT rule is Postfix\'s reply')
+    or diag $out;
+ok($T->wait_for_log(qr/reject: END-OF-HEADER from .*filter=regex/, 5,
+    $mark), '(m) logged with filter=regex');
+$out = swaks('alice@example.test', 'a forbidden subject again',
+    '127.0.0.1');
+like($out, qr/<\*\* +550 5\.7\.1 Postern refuses forbidden subjects/,
+    '(m) the old rule still applies') or diag $out;
+
+# (2) rotation: the overlap, then the old selector retired
+$out = swaks('alice@example.test', 'rotation overlap', '127.0.0.1');
+like($out, qr/<-  250 2\.0\.0 Ok: queued/, '(m) overlap: accepted')
+    or diag $out;
+($m) = $T->wait_sink(qr/rotation overlap/, 15);
+is(verified_selectors($m // '', 'overlap'), 's=sel s=sel2',
+    '(m) overlap: signed with the old and the new selector, verified');
+write_file($T->path('signing'), "*\@example.test\tk2\n");
+$line = reload_milter(qr/$RELOADED|$FAILED/);
+like($line // '', $RELOADED, '(m) second reload') or diag $T->log_tail(10);
+$out = swaks('alice@example.test', 'rotation done', '127.0.0.1');
+($m) = $T->wait_sink(qr/rotation done/, 15);
+is(verified_selectors($m // '', 'rotated'), 's=sel2',
+    '(m) the old selector retired: signed with s=sel2 only, verified')
+    or diag $out;
+
+# (3) broken configurations: the old one stays in force
+my $good_conf = do { local $/; open my $cf, '<', $CONF or die; <$cf> };
+my $good_checks = do {
+	local $/;
+	open my $cf, '<', $T->path('header_checks') or die;
+	<$cf>;
+};
+my @broken = (
+    [ 'an unknown parameter', sub {
+	write_file($CONF, $good_conf . "no_such_parameter = 1\n") },
+      qr/no_such_parameter/ ],
+    [ "'milters' in the chain", sub {
+	write_conf('sender, spf, regex, milters, dkim', undef, undef,
+	    'smtpd_milters = inet:127.0.0.1:1') },
+      qr/cannot run 'milters'/ ],
+    [ 'a broken regex', sub {
+	write_file($CONF, $good_conf);
+	write_file($T->path('header_checks'),
+	    $good_checks . "/^Subject: (unclosed/\tREJECT 5.7.1 x\n") },
+      qr/header_checks/ ],
+);
+for my $b (@broken) {
+	my ($what, $break, $why) = @$b;
+	$break->();
+	$line = reload_milter(qr/$RELOADED|$FAILED/);
+	like($line // '', qr/$FAILED/, "(m) $what: reload failed, old " .
+	    'configuration kept') or diag $T->log_tail(10);
+	like($line // '', $why, "(m) $what: the log says why");
+	ok($T->is_running('postern-milter'), "(m) $what: still running");
+	(my $subj = "after $what") =~ s/\W+/ /g;
+	$out = swaks('alice@example.test', $subj, '127.0.0.1');
+	($m) = $T->wait_sink(qr/\Q$subj\E/, 15);
+	is(verified_selectors($m // '', 'broken'), 's=sel2',
+	    "(m) $what: mail still signed as before") or diag $out;
+}
+$out = swaks('alice@example.test', 'newly banned after the failures',
+    '127.0.0.1');
+like($out, qr/<\*\* +550 5\.7\.1 Postern now refuses newly banned/,
+    '(m) after the failed reloads the rules in force are unchanged')
+    or diag $out;
+# repaired: a reload works again
+write_file($T->path('header_checks'), $good_checks);
+$line = reload_milter(qr/$RELOADED|$FAILED/);
+like($line // '', $RELOADED, '(m) repaired: the reload works again')
+    or diag $T->log_tail(10);
 
 # --- SIGTERM ---------------------------------------------------------------
 
