@@ -25,6 +25,18 @@
  * Postfix keeps at most one per smtpd process) but against their own
  * policy_listen_max_connections; one over it is logged and closed.
  *
+ * A client that half-closes (EOF on reading) still gets the answers to
+ * the complete requests it sent, those waiting for the pool or for room
+ * in the output included; then the connection closes once the answers
+ * are written, and an incomplete request left in the input is logged
+ * and dropped (pconn_check_eof). A reset closes at once.
+ *
+ * The outcome of the last message's stages before RCPT (SPF) is kept per
+ * connection (policy_server_answer.h, struct policy_server_msg): Postfix
+ * sends the requests of one message on one connection, in order, so one
+ * entry is enough and memory stays bounded. It travels with the job to
+ * the pool and back, so the loop and the pool never share it.
+ *
  * What a client may cost: the input holds at most one request's limit
  * (the read watermark); the answers waiting for a client that writes
  * without reading at most PS_OUTPUT_MAX, past which reading stops until
@@ -96,8 +108,13 @@ struct pconn {
 	char	*rcpt_instance;		/* owned: the instance rcpts counts,
 					   or NULL */
 	size_t	 rcpts;			/* its recipients let through */
+	struct policy_server_msg *msg;	/* owned: the last message's
+					   outcome before RCPT (SPF); with
+					   the job while busy */
 	unsigned long nrequests;	/* answered, for the log */
 	bool	 busy;			/* a request is with the pool */
+	bool	 eof;			/* the client half-closed: answer
+					   what is complete, then close */
 	bool	 closing;		/* free when the pool is done */
 	bool	 close_on_drain;	/* free once the answer is out */
 	bool	 out_full;		/* reading stopped: PS_OUTPUT_MAX */
@@ -113,6 +130,10 @@ struct pjob {
 	struct ps_chain *chain;		/* owned reference; NULL: build */
 	bool	 want_prepend;
 	size_t	 accepted_rcpts;	/* of the message, before this one */
+	struct policy_server_msg *msg;	/* owned: c->msg, lent to the job
+					   and given back by pconn_answer
+					   (a pointer: a job per request
+					   stays small) */
 	struct policy_server_result res;
 };
 
@@ -127,6 +148,7 @@ static bool cache_closed;
 static atomic_uint nconns;
 
 static bool pconn_process(struct pconn *);
+static bool pconn_check_eof(struct pconn *);
 static void pconn_arm_timer(struct pconn *);
 
 /* ---- the policy chain of the runtime in force ---- */
@@ -232,6 +254,17 @@ policy_server_release(void)
 
 /* ---- connections ---- */
 
+/* pconn_msg_free - free a kept message outcome; NULL-safe */
+static void
+pconn_msg_free(struct policy_server_msg **mp)
+{
+	if (*mp == NULL)
+		return;
+	policy_server_msg_deinit(*mp);
+	free(*mp);
+	*mp = NULL;
+}
+
 static void
 pconn_free(struct pconn *c)
 {
@@ -250,6 +283,7 @@ pconn_free(struct pconn *c)
 		bufferevent_free(c->bev);
 	free(c->prepended);
 	free(c->rcpt_instance);
+	pconn_msg_free(&c->msg);
 	free(c);
 	atomic_fetch_sub(&nconns, 1);
 }
@@ -323,6 +357,14 @@ pconn_answer(struct pconn *c, struct pjob *j)
 	/* one write per answer: evbuffer_add_printf fills one chain */
 	evbuffer_add_printf(out, "action=%s\n\n", j->res.action);
 	c->nrequests++;
+	/* the message's outcome comes back from the job */
+	pconn_msg_free(&c->msg);
+	c->msg = j->msg;
+	j->msg = NULL;
+	if (j->res.reused)
+		log_debug("policy", "policy: %s from %s: the outcome before "
+		    "RCPT of instance %s reused", j->req.req.protocol_state,
+		    c->addr, j->req.req.instance);
 	policy_server_log(&j->req.req, &j->res);
 	if (j->res.dropped != NULL)
 		log_debug("policy", "policy: %s from %s: edits not passed to "
@@ -350,6 +392,7 @@ pjob_free(struct pjob *j)
 {
 	policy_server_request_deinit(&j->req);
 	policy_server_result_deinit(&j->res);
+	pconn_msg_free(&j->msg);
 	ps_chain_unref(&j->chain);
 	runtime_unref(&j->rt);
 	free(j);
@@ -377,7 +420,7 @@ pjob_run(void *arg)
 		return;
 	}
 	policy_server_answer(j->chain->pc, j->rt->config, &j->req.req,
-	    j->want_prepend, j->accepted_rcpts, &j->res);
+	    j->want_prepend, j->accepted_rcpts, j->msg, &j->res);
 }
 
 /* pjob_done - back on the loop: answer, then go on with the input */
@@ -395,8 +438,9 @@ pjob_done(void *arg)
 	}
 	pconn_answer(c, j);
 	pjob_free(j);
-	bufferevent_enable(c->bev, EV_READ);
-	if (pconn_process(c))	/* else c is freed */
+	if (!c->eof)
+		bufferevent_enable(c->bev, EV_READ);
+	if (pconn_process(c) && pconn_check_eof(c))	/* else c is freed */
 		pconn_arm_timer(c);
 }
 
@@ -418,10 +462,13 @@ pconn_dispatch(struct pconn *c, struct policy_server_request *req)
 	if (*inst != '\0' && c->rcpt_instance != NULL &&
 	    strcmp(c->rcpt_instance, inst) == 0)
 		j->accepted_rcpts = c->rcpts;
+	/* the job holds the message's outcome until pconn_answer */
+	j->msg = c->msg;
+	c->msg = NULL;
 	c->pending = false;	/* progress: the next deadline is new */
 	j->chain = ps_chain_lookup(j->rt);
-	if (j->chain != NULL &&
-	    !policy_chain_may_block(j->chain->pc, &j->req.req)) {
+	if (j->chain != NULL && !policy_chain_may_block(j->chain->pc,
+	    j->rt->config, &j->req.req, j->msg)) {
 		/* relay and sender only: no hand-off (DESIGN.md) */
 		pjob_run(j);
 		pconn_answer(c, j);
@@ -486,6 +533,27 @@ pconn_process(struct pconn *c)
 	return true;
 }
 
+/*
+ * pconn_check_eof - after the input was processed: a client that
+ * half-closed has had every complete request answered (or queued to the
+ * pool, or waits for room to answer), so what is left is an incomplete
+ * request, dropped; the connection closes once the answers are out.
+ * false when c was freed.
+ */
+static bool
+pconn_check_eof(struct pconn *c)
+{
+	size_t left;
+
+	if (!c->eof || c->busy || c->close_on_drain || c->out_full)
+		return true;
+	if ((left = evbuffer_get_length(bufferevent_get_input(c->bev))) > 0)
+		log_warnx("policy: connection from %s closed in the middle of "
+		    "a request (%zu bytes dropped); listener=%s", c->addr,
+		    left, c->where);
+	return pconn_close_after_write(c);
+}
+
 static void
 pconn_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -493,7 +561,7 @@ pconn_read_cb(struct bufferevent *bev, void *arg)
 
 	if (c->busy || c->close_on_drain || c->out_full)
 		return;
-	if (!pconn_process(c))
+	if (!pconn_process(c) || !pconn_check_eof(c))
 		return;		/* freed */
 	pconn_arm_timer(c);
 }
@@ -514,8 +582,9 @@ pconn_write_cb(struct bufferevent *bev, void *arg)
 	/* the client reads again: go on with what it sent meanwhile */
 	c->out_full = false;
 	c->pending = false;
-	bufferevent_enable(bev, EV_READ);
-	if (pconn_process(c))	/* else c is freed */
+	if (!c->eof)
+		bufferevent_enable(bev, EV_READ);
+	if (pconn_process(c) && pconn_check_eof(c))	/* else c is freed */
 		pconn_arm_timer(c);
 }
 
@@ -529,13 +598,26 @@ pconn_event_cb(struct bufferevent *bev, short what, void *arg)
 		log_debug("policy", "policy: connection from %s: %s",
 		    c->addr, evutil_socket_error_to_string(
 		    EVUTIL_SOCKET_ERROR()));
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+	if (what & BEV_EVENT_ERROR) {
 		if (!c->busy && evbuffer_get_length(
 		    bufferevent_get_input(bev)) > 0)
 			log_warnx("policy: connection from %s closed in the "
 			    "middle of a request; listener=%s", c->addr,
 			    c->where);
 		pconn_close(c);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && !c->eof) {
+		/*
+		 * A half-close (shutdown(SHUT_WR)) after the last request:
+		 * the requests received are still answered. libevent stopped
+		 * reading; what is in the input is all there will be.
+		 */
+		c->eof = true;
+		if (c->busy || c->close_on_drain || c->out_full)
+			return;	/* pjob_done or pconn_write_cb go on */
+		if (pconn_process(c) && pconn_check_eof(c))
+			pconn_arm_timer(c);
 	}
 }
 
@@ -618,6 +700,7 @@ policy_server_start(struct loop *loop, int fd, const struct sockaddr *sa,
 	evutil_make_socket_nonblocking(fd);
 	c = xcalloc(1, sizeof(*c));
 	c->loop = loop;
+	c->msg = xcalloc(1, sizeof(*c->msg));
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
 	snprintf(c->where, sizeof(c->where), "%s", where);
 	c->bev = bufferevent_socket_new(loop_base(loop), fd,

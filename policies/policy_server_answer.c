@@ -17,6 +17,14 @@
  *
  * With Postfix's default smtpd_delay_reject = yes every restriction class
  * asks at RCPT (notes/libraries.md), so RCPT carries the whole envelope.
+ * The stages before RCPT and the eom depend on the message, not on the
+ * recipient, and Postfix asks once per recipient: the caller keeps their
+ * outcome (struct policy_server_msg) and the next request of the same
+ * message (instance, with the envelope facts as a safety key) replays it
+ * and runs the RCPT stage only, so SPF is checked once per message. For
+ * that the eom of a message whose MAIL passed always runs on the first
+ * request, even one whose answer does not use it.
+ *
  * The limits come first: size (SIZE= at MAIL and RCPT, the real size at
  * END-OF-MESSAGE) against message_size_limit, and the recipients against
  * smtpd_recipient_limit, with posternd's replies. Postfix's
@@ -151,17 +159,65 @@ plan_for(const struct policy_request *req)
 
 bool
 policy_chain_may_block(const struct policy_chain *pc,
-    const struct policy_request *req)
+    const struct config *cfg, const struct policy_request *req,
+    const struct policy_server_msg *msg)
 {
 	struct stage_plan p = plan_for(req);
 
 	if (!p.any)
 		return false;
+	/* the stages before RCPT and the eom are replayed, not run */
+	if (msg != NULL && policy_server_msg_matches(msg, cfg, req))
+		return p.rcpt && chain_stage_may_block(pc->chain,
+		    FILTER_STAGE_RCPT);
 	return chain_stage_may_block(pc->chain, FILTER_STAGE_CONNECT) ||
 	    (p.helo && chain_stage_may_block(pc->chain, FILTER_STAGE_HELO)) ||
 	    (p.mail && chain_stage_may_block(pc->chain, FILTER_STAGE_MAIL)) ||
 	    (p.rcpt && chain_stage_may_block(pc->chain, FILTER_STAGE_RCPT)) ||
-	    (p.eom && chain_stage_may_block(pc->chain, FILTER_STAGE_EOM));
+	    (p.mail && chain_stage_may_block(pc->chain, FILTER_STAGE_EOM));
+}
+
+/* ---- the outcome of a message, kept between its requests ---- */
+
+char *
+policy_server_msg_key(const struct policy_request *req)
+{
+	struct stage_plan p = plan_for(req);
+
+	if (!p.mail || *req->instance == '\0')
+		return NULL;
+	/* no attribute value holds a newline: the request is line based */
+	return xasprintf("%s\n%s\n%s\n%s\n%s\n%s", req->instance,
+	    req->sender, req->client_address, req->client_name,
+	    req->helo_name, req->sasl_username);
+}
+
+bool
+policy_server_msg_matches(const struct policy_server_msg *m,
+    const struct config *cfg, const struct policy_request *req)
+{
+	char *key;
+	bool same;
+
+	if (m->key == NULL || m->cfg != cfg)
+		return false;
+	if ((key = policy_server_msg_key(req)) == NULL)
+		return false;
+	same = strcmp(key, m->key) == 0;
+	free(key);
+	return same;
+}
+
+void
+policy_server_msg_deinit(struct policy_server_msg *m)
+{
+	if (m == NULL)
+		return;
+	free(m->key);
+	free(m->header_name);
+	free(m->header_value);
+	free(m->dropped);
+	memset(m, 0, sizeof(*m));
 }
 
 /* printable_into - s on one line: CR LF WSP folds become one space,
@@ -312,11 +368,14 @@ pick_header(const struct filter_edits *edits, char **dropped_r)
 	return pick;
 }
 
-/* run - one stage; true when it decided (res filled) */
+/*
+ * run - one stage; true when it decided (*dec filled, ACCEPT included).
+ * A HOLD does not stop the stages: the first one is kept in *hold.
+ */
 static bool
 run(struct chain_tx *ctx, struct filter_call *call, enum filter_stage st,
-    struct filter_message *view, struct policy_server_result *res,
-    bool *hold_r, char *hold_reply, const char **hold_filter)
+    struct filter_message *view, struct policy_server_outcome *dec,
+    struct policy_server_outcome *hold)
 {
 	enum filter_verdict v;
 	const char *filter = NULL;
@@ -327,28 +386,85 @@ run(struct chain_tx *ctx, struct filter_call *call, enum filter_stage st,
 		v = chain_run_eom(ctx, call, view, &filter);
 	else
 		v = chain_run(ctx, call, &filter);
+	if (v == FILTER_CONTINUE)
+		return false;
 	if (v == FILTER_HOLD) {
-		if (!*hold_r) {
-			*hold_r = true;
-			memcpy(hold_reply, call->reply, sizeof(call->reply));
-			*hold_filter = filter;
+		if (hold->verdict != FILTER_HOLD) {
+			hold->verdict = v;
+			hold->filter = filter;
+			hold->stage = st;
+			memcpy(hold->reply, call->reply, sizeof(hold->reply));
 		}
 		return false;
 	}
-	if (v == FILTER_CONTINUE || v == FILTER_ACCEPT)
-		return v == FILTER_ACCEPT;
-	res->verdict = v;
-	res->filter = filter;
-	res->stage = st;
-	memcpy(res->reply, call->reply, sizeof(res->reply));
+	dec->verdict = v;
+	dec->filter = filter;
+	dec->stage = st;
+	memcpy(dec->reply, call->reply, sizeof(dec->reply));
 	return true;
+}
+
+/* run_pre - the stages before RCPT into m->pre and m->pre_hold */
+static void
+run_pre(struct chain_tx *ctx, struct filter_call *call,
+    const struct stage_plan *p, const struct policy_request *req,
+    struct filter_tx *tx, struct policy_server_msg *m)
+{
+	if (run(ctx, call, FILTER_STAGE_CONNECT, NULL, &m->pre,
+	    &m->pre_hold))
+		return;
+	if (p->helo) {
+		call->arg = req->helo_name;
+		if (run(ctx, call, FILTER_STAGE_HELO, NULL, &m->pre,
+		    &m->pre_hold))
+			return;
+	}
+	call->tx = tx;
+	if (p->mail) {
+		call->arg = req->sender;
+		run(ctx, call, FILTER_STAGE_MAIL, NULL, &m->pre, &m->pre_hold);
+	}
+}
+
+/*
+ * run_eom - the end-of-message stage (empty header block) into m->eom,
+ * m->eom_hold and the header that may become PREPEND
+ */
+static void
+run_eom(struct chain_tx *ctx, struct filter_call *call,
+    struct policy_server_msg *m)
+{
+	struct filter_edits edits;
+	struct header_list headers;
+	struct filter_message view;
+	const struct filter_edit *hdr;
+
+	call->arg = NULL;
+	call->rcpt = NULL;
+	memset(&headers, 0, sizeof(headers));
+	memset(&view, 0, sizeof(view));
+	view.headers = &headers;
+	filter_edits_init(&edits);
+	call->edits = &edits;
+	run(ctx, call, FILTER_STAGE_EOM, &view, &m->eom, &m->eom_hold);
+	call->edits = NULL;
+	if ((hdr = pick_header(&edits, &m->dropped)) != NULL) {
+		m->header_name = xstrdup(hdr->name);
+		m->header_value = xstrdup(hdr->value);
+	}
+	filter_edits_deinit(&edits);
+	header_list_deinit(&headers);
+	if (view.body != NULL) {
+		buf_deinit(view.body);
+		free(view.body);
+	}
 }
 
 void
 policy_server_answer(const struct policy_chain *pc,
     const struct config *cfg, const struct policy_request *req,
     bool want_prepend, size_t accepted_rcpts,
-    struct policy_server_result *res)
+    struct policy_server_msg *msg, struct policy_server_result *res)
 {
 	struct stage_plan p = plan_for(req);
 	struct sockaddr_storage ss;
@@ -356,14 +472,11 @@ policy_server_answer(const struct policy_chain *pc,
 	struct filter_tx tx;
 	struct filter_rcpt rcpt;
 	struct filter_call call;
-	struct filter_edits edits;
-	struct header_list headers;
-	struct filter_message view;
 	struct chain_tx ctx;
-	const struct filter_edit *hdr = NULL;
-	const char *hold_filter = NULL;
-	char hold_reply[sizeof(call.reply)];
-	bool have_sa, hold = false, decided = false;
+	struct policy_server_msg fresh, *m;
+	struct policy_server_outcome rcpt_dec, rcpt_hold;
+	const struct policy_server_outcome *dec = NULL, *hold = NULL;
+	bool have_sa, reuse;
 
 	memset(res, 0, sizeof(*res));
 	res->verdict = FILTER_CONTINUE;
@@ -401,66 +514,92 @@ policy_server_answer(const struct policy_chain *pc,
 	tx.size = req->size;
 	memset(&rcpt, 0, sizeof(rcpt));
 	rcpt.address = req->recipient;
+	memset(&rcpt_dec, 0, sizeof(rcpt_dec));
+	memset(&rcpt_hold, 0, sizeof(rcpt_hold));
+	memset(&fresh, 0, sizeof(fresh));
 
 	chain_tx_begin(&ctx, pc->chain, &conn);
 	memset(&call, 0, sizeof(call));
 	call.conn = &conn;
-	decided = run(&ctx, &call, FILTER_STAGE_CONNECT, NULL, res, &hold,
-	    hold_reply, &hold_filter);
-	if (!decided && p.helo) {
-		call.arg = req->helo_name;
-		decided = run(&ctx, &call, FILTER_STAGE_HELO, NULL, res, &hold,
-		    hold_reply, &hold_filter);
-	}
+	/*
+	 * Another recipient of a message already judged: the stages before
+	 * RCPT (SPF's check) are not run again. The relay filter, the only
+	 * one with a RCPT stage (schema.c), keeps no state from MAIL.
+	 */
+	reuse = p.mail && msg != NULL && policy_server_msg_matches(msg, cfg,
+	    req);
+	m = reuse ? msg : &fresh;
+	res->reused = reuse;
+	if (!reuse)
+		run_pre(&ctx, &call, &p, req, &tx, m);
 	call.tx = &tx;
-	if (!decided && p.mail) {
-		call.arg = req->sender;
-		decided = run(&ctx, &call, FILTER_STAGE_MAIL, NULL, res, &hold,
-		    hold_reply, &hold_filter);
-	}
-	if (!decided && p.rcpt) {
+	if (m->pre.verdict != FILTER_CONTINUE)
+		dec = &m->pre;
+	if (m->pre_hold.verdict == FILTER_HOLD)
+		hold = &m->pre_hold;
+	if (dec == NULL && p.rcpt) {
 		call.arg = req->recipient;
 		call.rcpt = &rcpt;
-		decided = run(&ctx, &call, FILTER_STAGE_RCPT, NULL, res, &hold,
-		    hold_reply, &hold_filter);
+		if (run(&ctx, &call, FILTER_STAGE_RCPT, NULL, &rcpt_dec,
+		    &rcpt_hold))
+			dec = &rcpt_dec;
+		if (hold == NULL && rcpt_hold.verdict == FILTER_HOLD)
+			hold = &rcpt_hold;
 		/* the recipient is accepted: eom sees it in the envelope */
 		tx.rcpts = &rcpt;
 		tx.nrcpts = 1;
 	}
-	if (!decided && p.eom) {
-		call.arg = NULL;
-		call.rcpt = NULL;
-		memset(&headers, 0, sizeof(headers));
-		memset(&view, 0, sizeof(view));
-		view.headers = &headers;
-		filter_edits_init(&edits);
-		call.edits = &edits;
-		decided = run(&ctx, &call, FILTER_STAGE_EOM, &view, res,
-		    &hold, hold_reply, &hold_filter);
-		call.edits = NULL;
-		if (!decided && !hold && p.headers && want_prepend)
-			hdr = pick_header(&edits, &res->dropped);
-		else if (edits.head != NULL)
-			pick_header(&edits, &res->dropped);
-		if (hdr != NULL) {
-			res->action = policy_server_action(FILTER_CONTINUE,
-			    NULL, NULL, hdr->name, hdr->value);
-			res->prepended = true;
-		}
-		filter_edits_deinit(&edits);
-		header_list_deinit(&headers);
-		if (view.body != NULL) {
-			buf_deinit(view.body);
-			free(view.body);
-		}
+	/*
+	 * The eom of a message whose MAIL passed runs now even when this
+	 * answer does not need it (a refused recipient, MAIL state): the
+	 * next request of the message replays it. The filters allowed here
+	 * decide at eom on what MAIL found, not on the recipient.
+	 */
+	if (!reuse && p.mail && m->pre.verdict == FILTER_CONTINUE) {
+		/*
+		 * Postfix sends no recipients at MAIL, DATA and
+		 * END-OF-MESSAGE: one stands for them, or the chain would
+		 * think the filters' edits removed every recipient
+		 */
+		tx.rcpts = &rcpt;
+		tx.nrcpts = 1;
+		run_eom(&ctx, &call, m);
 	}
 	chain_tx_end(&ctx);
-	if (!decided && hold) {
-		res->verdict = FILTER_HOLD;
-		res->filter = hold_filter;
-		res->stage = FILTER_STAGE_EOM;
-		memcpy(res->reply, hold_reply, sizeof(res->reply));
+
+	if (dec == NULL && p.eom) {
+		if (m->eom.verdict != FILTER_CONTINUE)
+			dec = &m->eom;
+		if (hold == NULL && m->eom_hold.verdict == FILTER_HOLD)
+			hold = &m->eom_hold;
+		if (m->dropped != NULL)
+			res->dropped = xstrdup(m->dropped);
+		if (dec == NULL && hold == NULL && p.headers && want_prepend &&
+		    m->header_name != NULL) {
+			res->action = policy_server_action(FILTER_CONTINUE,
+			    NULL, NULL, m->header_name, m->header_value);
+			res->prepended = true;
+		}
 	}
+	if (dec != NULL && dec->verdict != FILTER_ACCEPT) {
+		res->verdict = dec->verdict;
+		res->filter = dec->filter;
+		res->stage = dec->stage;
+		memcpy(res->reply, dec->reply, sizeof(res->reply));
+	} else if (dec == NULL && hold != NULL) {
+		res->verdict = FILTER_HOLD;
+		res->filter = hold->filter;
+		res->stage = FILTER_STAGE_EOM;
+		memcpy(res->reply, hold->reply, sizeof(res->reply));
+	}
+	/* keep what was run for the message's next request */
+	if (!reuse && msg != NULL && p.mail &&
+	    (fresh.key = policy_server_msg_key(req)) != NULL) {
+		policy_server_msg_deinit(msg);
+		fresh.cfg = cfg;
+		*msg = fresh;
+	} else if (!reuse)
+		policy_server_msg_deinit(&fresh);
 out:
 	if (res->action == NULL)
 		res->action = policy_server_action(res->verdict, res->reply,

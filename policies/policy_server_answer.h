@@ -33,12 +33,71 @@ struct policy_chain *policy_chain_new(const struct config *cfg,
 	    char **error_r);
 void	policy_chain_free(struct policy_chain **);
 
+/* what one stage run decided */
+struct policy_server_outcome {
+	enum filter_verdict verdict;	/* CONTINUE: nothing decided */
+	const char *filter;		/* static: who decided, or NULL */
+	enum filter_stage stage;
+	char	 reply[512];		/* the decider's reply, or "" */
+};
+
+/*
+ * struct policy_server_msg - what the stages before RCPT (connect, helo,
+ * mail: SPF's check) and the end-of-message stage decided for one
+ * message. Postfix sends one request per recipient with the same
+ * client_address, helo_name, sender and instance, so the caller keeps
+ * the last one (one per connection: Postfix's requests for a message
+ * come on one connection, in order) and passes it to
+ * policy_server_answer, which reuses it for the requests of the same
+ * message: SPF is checked once per message, not once per recipient.
+ * Only the RCPT stage (the relay check of that recipient) runs again.
+ * Zero it to start; release with policy_server_msg_deinit.
+ */
+struct policy_server_msg {
+	char	*key;			/* owned: policy_server_msg_key(),
+					   NULL: empty */
+	const struct config *cfg;	/* borrowed, only compared: the
+					   configuration it was made with */
+	struct policy_server_outcome pre;	/* connect, helo, mail */
+	struct policy_server_outcome pre_hold;	/* a HOLD among them */
+	struct policy_server_outcome eom;	/* end of message */
+	struct policy_server_outcome eom_hold;
+	char	*header_name;		/* owned: the header that may become
+					   PREPEND, or NULL */
+	char	*header_value;		/* owned, with header_name */
+	char	*dropped;		/* owned: eom edits not passed on,
+					   or NULL */
+};
+
+/*
+ * policy_server_msg_key - the key of the message req belongs to (owned):
+ * Postfix's instance with the envelope facts the stages before RCPT
+ * judge (sender, client_address, client_name, helo_name, sasl_username)
+ * as a safety net against a client that reuses an instance. NULL when
+ * req has no instance (messages cannot be told apart) or its
+ * protocol_state does not reach MAIL (CONNECT, HELO, VRFY, ETRN, ...).
+ */
+char	*policy_server_msg_key(const struct policy_request *);
+
+/*
+ * policy_server_msg_matches - true when m holds the outcome of req's
+ * message under cfg, so policy_server_answer would reuse it
+ */
+bool	policy_server_msg_matches(const struct policy_server_msg *m,
+	    const struct config *cfg, const struct policy_request *req);
+
+/* policy_server_msg_deinit - free what m holds and empty it; NULL-safe */
+void	policy_server_msg_deinit(struct policy_server_msg *m);
+
 /*
  * policy_chain_may_block - true if answering req would run a filter
- * that may block (then it must run on the filter pool, not the loop)
+ * that may block (then it must run on the filter pool, not the loop).
+ * msg (may be NULL) is the caller's kept message outcome: when it
+ * matches req, only the RCPT stage runs.
  */
 bool	policy_chain_may_block(const struct policy_chain *,
-	    const struct policy_request *);
+	    const struct config *, const struct policy_request *,
+	    const struct policy_server_msg *msg);
 
 /* the answer to one request */
 struct policy_server_result {
@@ -50,6 +109,8 @@ struct policy_server_result {
 	bool	 prepended;		/* action is a PREPEND */
 	char	*dropped;		/* owned: headers not passed on, or
 					   NULL (for the log) */
+	bool	 reused;		/* the outcome of the stages before
+					   RCPT came from msg (no SPF check) */
 };
 
 /*
@@ -61,14 +122,20 @@ struct policy_server_result {
  * policy_server_result_takes_rcpt); at RCPT, one more than
  * smtpd_recipient_limit allows is answered 452 4.5.3. Postfix's own
  * recipient_count is not used: it is 0 at RCPT, and at DATA and
- * END-OF-MESSAGE a refusal would refuse the whole message. Never fails:
- * a filter chain that cannot decide gives its own TEMPFAIL reply. Fills
- * *res (release with policy_server_result_deinit).
+ * END-OF-MESSAGE a refusal would refuse the whole message. msg (may be
+ * NULL) is the caller's kept message outcome: when it matches req
+ * (policy_server_msg_matches) the stages before RCPT and the end of
+ * message are not run again but replayed from it (res->reused);
+ * otherwise they run and msg is replaced by their outcome, the end of
+ * message included even when this request does not need it (a refused
+ * recipient, protocol_state MAIL), so that the message's next request
+ * finds it. Never fails: a filter chain that cannot decide gives its own
+ * TEMPFAIL reply. Fills *res (release with policy_server_result_deinit).
  */
 void	policy_server_answer(const struct policy_chain *,
 	    const struct config *, const struct policy_request *req,
 	    bool want_prepend, size_t accepted_rcpts,
-	    struct policy_server_result *res);
+	    struct policy_server_msg *msg, struct policy_server_result *res);
 void	policy_server_result_deinit(struct policy_server_result *);
 
 /*

@@ -8,14 +8,18 @@
 #     mynetworks and for sasl_username; a login sending as another's
 #     address refused; SPF fail (dnsmasq publishes a record that leaves
 #     the client out) -> 550 5.7.23; SPF pass -> PREPEND Received-SPF,
-#     once per message (instance); size over message_size_limit;
+#     once per message (instance); SPF checked once per message, not
+#     per recipient (dnsmasq's query log: one TXT query for three RCPT
+#     requests of an instance, a second one for the next instance);
+#     size over message_size_limit;
 #     several requests on one connection, pipelined, answered in order;
 #     malformed and oversized requests close the connection and posternd
 #     still serves SMTP and policy; a client outside
 #     policy_listen_clients is refused; a client that pipelines requests
 #     without reading the answers makes posternd stop reading (its
 #     writes stall, posternd's memory stays put) and gets every answer
-#     once it reads.
+#     once it reads; a client that half-closes (shutdown(SHUT_WR))
+#     after its requests gets every complete one answered, then EOF.
 # (b) A real Postfix (t/lib/PostfixTest.pm) with
 #     smtpd_recipient_restrictions = check_policy_service ..., relaying to
 #     smtp-sink: a refused relay and an SPF fail come back as Postfix's
@@ -53,6 +57,8 @@ my $dns = $t->start_dnsmasq(
     'local=/test/',
     'txt-record=spf-fail.test,"v=spf1 ip4:192.0.2.1 -all"',
     'txt-record=spf-pass.test,"v=spf1 ip4:127.0.0.0/8 ip4:203.0.113.0/24 -all"',
+    'txt-record=spf-once.test,"v=spf1 ip4:203.0.113.0/24 -all"',
+    'txt-record=spf-once-fail.test,"v=spf1 ip4:192.0.2.1 -all"',
 );
 $t->start_smtp_sink;
 
@@ -176,6 +182,57 @@ print $s request(sender => 'u@spf-pass.test', recipient => 'carol@example.test',
     instance => $inst);
 is(read_answer($s), 'DUNNO', 'spf: no second PREPEND for the same message');
 close $s;
+
+# one SPF check per message: Postfix asks once per recipient with the same
+# instance, sender, client and helo; dnsmasq logs every query it gets
+# (log-queries), and the records have TTL 0, so nothing is cached on the
+# way: a TXT query for the domain is an SPF check
+sub spf_checks {
+	my ($domain) = @_;
+	open(my $f, '<', $t->path('dnsmasq.log')) or return -1;
+	return scalar grep { /query\[TXT\] \Q$domain\E from / } <$f>;
+}
+{
+	my $s = pconnect();
+	my @a;
+	for my $r (qw(bob carol dave)) {
+		print $s request(sender => 'u@spf-once.test',
+		    recipient => "$r\@example.test", instance => 'once.1');
+		push @a, read_answer($s);
+	}
+	like_diag($a[0], qr/^PREPEND Received-SPF: Pass /i,
+	    'spf once: the 1st recipient checked, PREPEND', $t->log_tail(5));
+	is_deeply([@a[1, 2]], ['DUNNO', 'DUNNO'],
+	    'spf once: the 2nd and 3rd DUNNO');
+	is(spf_checks('spf-once.test'), 1,
+	    'spf once: one check for three RCPT requests of one instance');
+	print $s request(sender => 'u@spf-once.test',
+	    recipient => 'bob@example.test', instance => 'once.2');
+	like(read_answer($s) // '', qr/^PREPEND Received-SPF: Pass /i,
+	    'spf once: a new instance: PREPEND again');
+	is(spf_checks('spf-once.test'), 2,
+	    'spf once: two checks for two instances');
+	# a refusal is kept as well: three 550s, one check
+	@a = ();
+	for my $r (qw(bob carol dave)) {
+		print $s request(sender => 'u@spf-once-fail.test',
+		    recipient => "$r\@example.test", instance => 'once.3');
+		push @a, read_answer($s) // '';
+	}
+	is(scalar(grep { /^550 5\.7\.23 SPF fail/ } @a), 3,
+	    'spf once: a fail answers every recipient') or diag("@a");
+	is(spf_checks('spf-once-fail.test'), 1,
+	    'spf once: ... with one check');
+	# the same instance from another client address is not the same
+	print $s request(sender => 'u@spf-once.test', client_address =>
+	    '203.0.113.10', recipient => 'bob@example.test',
+	    instance => 'once.2');
+	# (the message got its PREPEND already: one per instance)
+	is(read_answer($s), 'DUNNO', 'spf once: same instance, other client');
+	is(spf_checks('spf-once.test'), 3,
+	    'spf once: ... is checked again (the key is more than instance)');
+	close $s;
+}
 
 like(ask(protocol_state => 'END-OF-MESSAGE', client_address => '192.0.2.7',
     recipient_count => 1, size => 20000000, recipient => 'x@example.com'),
@@ -339,6 +396,68 @@ sub asan_build
 	like($s ? read_answer($s) // '' : '', qr/^(?:DUNNO|PREPEND .*)$/,
 	    'no reading: the connection goes on');
 	close $s if $s;
+}
+
+# a client that half-closes after its requests (shutdown(SHUT_WR)) gets
+# every complete request answered, then EOF; an incomplete one is dropped
+{
+	$s = pconnect();
+	# one answered on the loop (relay), one through the pool (SPF)
+	print $s request(), request(sender => 'u@spf-fail.test',
+	    recipient => 'bob@example.test', client_address => '203.0.113.9');
+	shutdown($s, 1);
+	my @a = map { read_answer($s) } 1 .. 2;
+	like_diag($a[0], qr/^554 5\.7\.1 <x\@example\.com>/,
+	    'half-close: the 1st request answered', $t->log_tail(5));
+	like($a[1] // '', qr/^550 5\.7\.23 SPF fail/,
+	    'half-close: the 2nd (through the pool) answered');
+	closed_ok($s, 'half-close: closed after the answers');
+	close $s;
+
+	$mark = $t->log_mark;
+	$s = pconnect();
+	print $s request(client_address => '192.0.2.7'),
+	    "request=smtpd_access_policy\nprotocol_state=RCPT\n";
+	shutdown($s, 1);
+	is(read_answer($s), 'DUNNO', 'half-close: the complete request answered');
+	closed_ok($s, 'half-close: the incomplete one dropped, closed');
+	ok($t->wait_for_log(qr/policy: connection from 127\.0\.0\.1 closed in the middle of a request \(\d+ bytes dropped\)/,
+	    5, $mark), 'half-close: the incomplete request logged')
+	    or diag($t->log_tail(5));
+	close $s;
+
+	# a half-close while posternd has stopped reading (64 KB of answers
+	# unread): every complete request is still answered, then EOF
+	$s = small_rcvbuf_connect();
+	my ($sent, $stalled) = $s ? flood($s, 30) : (0, 0);
+	ok($stalled, 'half-close after a flood: writes stall');
+	shutdown($s, 1) if $s;
+	my $nreq = int($sent / length($VRFY));
+	my ($got, $buf, $eof, $t0) = (0, '', 0, time);
+	while ($s && time - $t0 < 30) {
+		my $n = sysread($s, $buf, 65536);
+		if (defined $n && $n == 0) {
+			$eof = 1;
+			last;
+		}
+		if (defined $n) {
+			$got += $n;
+			next;
+		}
+		last unless $! == EAGAIN || $! == EWOULDBLOCK;
+		sleep 0.01;
+	}
+	is($got, $nreq * length($ANSWER),
+	    "half-close after a flood: all $nreq complete requests answered");
+	ok($eof, 'half-close after a flood: then EOF');
+	close $s if $s;
+
+	# only a half-close: closed at once, nothing written
+	$s = pconnect();
+	shutdown($s, 1);
+	closed_ok($s, 'half-close without a request: closed');
+	close $s;
+	ok($t->wait_sessions_ended(5), 'half-close: no connection left');
 }
 
 # --- (b), (c): a real Postfix asking posternd ----------------------------

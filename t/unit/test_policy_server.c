@@ -2,7 +2,8 @@
  * test_policy_server.c - the policy listener without sockets: the
  * request parser (complete, partial, pipelined, every limit and kind of
  * garbage), the verdict -> action mapping, and whole answers from a
- * chain of relay and sender with the limits, as Postfix would ask.
+ * chain of relay and sender with the limits, as Postfix would ask, and
+ * the outcome before RCPT kept for the other recipients of a message.
  *
  * SPDX-License-Identifier: ISC
  */
@@ -437,10 +438,15 @@ load_conf(void)
 	return cfg;
 }
 
-/* answer - the action for request text (owned), or NULL */
+/*
+ * answer_msg - the action for request text (owned), or NULL, with the
+ * kept message outcome msg (may be NULL); *reused_r (may be NULL): the
+ * outcome before RCPT came from msg
+ */
 static char *
-answer(const struct policy_chain *pc, const struct config *cfg,
-    const char *text, bool want_prepend, size_t accepted, bool *prepended_r)
+answer_msg(const struct policy_chain *pc, const struct config *cfg,
+    const char *text, bool want_prepend, size_t accepted, bool *prepended_r,
+    struct policy_server_msg *msg, bool *reused_r)
 {
 	struct policy_server_request r;
 	struct policy_server_result res;
@@ -453,14 +459,26 @@ answer(const struct policy_chain *pc, const struct config *cfg,
 		printf("# request does not parse: %s\n", error);
 		return NULL;
 	}
-	policy_server_answer(pc, cfg, &r.req, want_prepend, accepted, &res);
+	policy_server_answer(pc, cfg, &r.req, want_prepend, accepted, msg,
+	    &res);
 	action = res.action;
 	res.action = NULL;
 	if (prepended_r != NULL)
 		*prepended_r = res.prepended;
+	if (reused_r != NULL)
+		*reused_r = res.reused;
 	policy_server_result_deinit(&res);
 	policy_server_request_deinit(&r);
 	return action;
+}
+
+/* answer - answer_msg without a kept message outcome */
+static char *
+answer(const struct policy_chain *pc, const struct config *cfg,
+    const char *text, bool want_prepend, size_t accepted, bool *prepended_r)
+{
+	return answer_msg(pc, cfg, text, want_prepend, accepted, prepended_r,
+	    NULL, NULL);
 }
 
 static void
@@ -518,7 +536,8 @@ test_answers(void)
 	memset(&rq, 0, sizeof(rq));
 	rq.protocol_state = "RCPT";
 	rq.helo_name = rq.recipient = "x";
-	ok(!policy_chain_may_block(pc, &rq), "answer: relay, sender inline");
+	ok(!policy_chain_may_block(pc, cfg, &rq, NULL),
+	    "answer: relay, sender inline");
 	policy_chain_free(&pc);
 	ok(pc == NULL, "answer: chain freed");
 	config_unref(&cfg);
@@ -542,6 +561,210 @@ test_takes_rcpt(void)
 	}
 }
 
+/* ---- the outcome before RCPT, kept per message (instance) ---- */
+
+/* a RCPT request of message 7.7.7 from outside, without a login */
+#define MSG_ATTRS	"protocol_name=ESMTP\nclient_name=mx.outside.test\n" \
+			"recipient_count=0\nsize=100\n"
+#define MSG_REQ(state, inst, sender, addr, helo, user, rcpt)	\
+	REQ_HEAD MSG_ATTRS "protocol_state=" state "\ninstance=" inst	\
+	"\nsender=" sender "\nclient_address=" addr "\nhelo_name=" helo	\
+	"\nsasl_username=" user "\nrecipient=" rcpt "\n\n"
+#define KEY_BASE	MSG_REQ("RCPT", "7.7.7", "a@outside.test", \
+			"192.0.2.7", "mx.outside.test", "", "x@example.com")
+
+/* which requests share the key of KEY_BASE (NULL: no key at all) */
+static const struct {
+	const char *name;
+	const char *request;
+	int	 want;			/* 1 same, 0 other, -1 none */
+} key_cases[] = {
+	{ "same request", KEY_BASE, 1 },
+	{ "another recipient", MSG_REQ("RCPT", "7.7.7", "a@outside.test",
+	    "192.0.2.7", "mx.outside.test", "", "y@example.com"), 1 },
+	{ "DATA of the message", MSG_REQ("DATA", "7.7.7", "a@outside.test",
+	    "192.0.2.7", "mx.outside.test", "", ""), 1 },
+	{ "MAIL of the message", MSG_REQ("MAIL", "7.7.7", "a@outside.test",
+	    "192.0.2.7", "mx.outside.test", "", ""), 1 },
+	{ "another instance", MSG_REQ("RCPT", "7.7.8", "a@outside.test",
+	    "192.0.2.7", "mx.outside.test", "", "x@example.com"), 0 },
+	{ "another sender", MSG_REQ("RCPT", "7.7.7", "b@outside.test",
+	    "192.0.2.7", "mx.outside.test", "", "x@example.com"), 0 },
+	{ "null sender", MSG_REQ("RCPT", "7.7.7", "", "192.0.2.7",
+	    "mx.outside.test", "", "x@example.com"), 0 },
+	{ "another client", MSG_REQ("RCPT", "7.7.7", "a@outside.test",
+	    "192.0.2.8", "mx.outside.test", "", "x@example.com"), 0 },
+	{ "another helo", MSG_REQ("RCPT", "7.7.7", "a@outside.test",
+	    "192.0.2.7", "other.test", "", "x@example.com"), 0 },
+	{ "a login", MSG_REQ("RCPT", "7.7.7", "a@outside.test",
+	    "192.0.2.7", "mx.outside.test", "alice", "x@example.com"), 0 },
+	{ "no instance", MSG_REQ("RCPT", "", "a@outside.test",
+	    "192.0.2.7", "mx.outside.test", "", "x@example.com"), -1 },
+	{ "CONNECT has none", MSG_REQ("CONNECT", "7.7.7", "a@outside.test",
+	    "192.0.2.7", "mx.outside.test", "", ""), -1 },
+	{ "VRFY has none", MSG_REQ("VRFY", "7.7.7", "a@outside.test",
+	    "192.0.2.7", "mx.outside.test", "", "x@example.com"), -1 },
+};
+
+/* key_of - policy_server_msg_key of request text (owned), or NULL */
+static char *
+key_of(const char *text, bool *parsed_r)
+{
+	struct policy_server_request r;
+	const char *error = NULL;
+	size_t used;
+	char *key;
+
+	*parsed_r = policy_server_request_parse(text, strlen(text), &r, &used,
+	    &error) == 1;
+	if (!*parsed_r) {
+		printf("# request does not parse: %s\n", error);
+		return NULL;
+	}
+	key = policy_server_msg_key(&r.req);
+	policy_server_request_deinit(&r);
+	return key;
+}
+
+static void
+test_msg_keys(void)
+{
+	char *base, *key;
+	bool parsed;
+	int got;
+	size_t i;
+
+	base = key_of(KEY_BASE, &parsed);
+	ok(base != NULL, "msg key: a RCPT request with an instance has one");
+	for (i = 0; i < sizeof(key_cases) / sizeof(key_cases[0]); i++) {
+		key = key_of(key_cases[i].request, &parsed);
+		got = key == NULL ? -1 : base != NULL &&
+		    strcmp(key, base) == 0;
+		ok(parsed, "msg key: %s: parses", key_cases[i].name);
+		is_int(got, key_cases[i].want, "msg key: %s",
+		    key_cases[i].name);
+		free(key);
+	}
+	free(base);
+}
+
+/* sasl_username alice sending as herself, from outside (relayed: login) */
+#define ALICE(state, inst, rcpt) MSG_REQ(state, inst, "alice@example.test", \
+			"192.0.2.7", "mx.outside.test", "alice", rcpt)
+#define ALICE_AR	"PREPEND Authentication-Results: relay.example.test; " \
+			"auth=pass smtp.mailfrom=alice@example.test"
+#define BOB_AS_ALICE(inst, rcpt) MSG_REQ("RCPT", inst, "bob@example.test", \
+			"10.1.2.3", "mx.outside.test", "alice", rcpt)
+#define NOT_OWNED	"553 5.7.1 <bob@example.test>: Sender address " \
+			"rejected: not owned by user alice"
+#define OUTSIDE(inst, rcpt) MSG_REQ("RCPT", inst, "a@outside.test", \
+			"192.0.2.7", "mx.outside.test", "", rcpt)
+
+/*
+ * requests in order on one connection, sharing one kept outcome: the
+ * stages before RCPT (sender here, SPF in 25_policy_listener.t) run once
+ * per message, the RCPT stage (relay) for every recipient
+ */
+static const struct {
+	const char *name;
+	const char *request;
+	bool	 want_prepend;
+	const char *want;
+	bool	 want_reused;
+} msg_steps[] = {
+	{ "1st recipient: run", ALICE("RCPT", "m.1", "x@example.com"), true,
+	    ALICE_AR, false },
+	{ "2nd recipient: reused", ALICE("RCPT", "m.1", "y@example.com"),
+	    false, "DUNNO", true },
+	{ "3rd recipient: the header replayed", ALICE("RCPT", "m.1",
+	    "z@example.com"), true, ALICE_AR, true },
+	{ "DATA: reused", ALICE("DATA", "m.1", ""), false, "DUNNO", true },
+	{ "next message: run", ALICE("RCPT", "m.2", "x@example.com"), true,
+	    ALICE_AR, false },
+	{ "MAIL state: run", ALICE("MAIL", "m.3", ""), true, "DUNNO", false },
+	{ "RCPT after MAIL: its eom replayed", ALICE("RCPT", "m.3",
+	    "x@example.com"), true, ALICE_AR, true },
+	{ "sender refused: run", BOB_AS_ALICE("m.4", "x@example.com"), true,
+	    NOT_OWNED, false },
+	{ "sender refused again: replayed", BOB_AS_ALICE("m.4",
+	    "y@example.com"), true, NOT_OWNED, true },
+	{ "outside, our domain: run", OUTSIDE("m.5", "bob@example.test"),
+	    true, "DUNNO", false },
+	{ "outside, foreign: relay still judges", OUTSIDE("m.5",
+	    "x@example.com"), true,
+	    "554 5.7.1 <x@example.com>: Relay access denied", true },
+	{ "outside, our domain again", OUTSIDE("m.5", "carol@example.test"),
+	    true, "DUNNO", true },
+	{ "same instance, other sender: run", MSG_REQ("RCPT", "m.5",
+	    "b@outside.test", "192.0.2.7", "mx.outside.test", "",
+	    "bob@example.test"), true, "DUNNO", false },
+	{ "CONNECT: never kept", MSG_REQ("CONNECT", "m.5", "b@outside.test",
+	    "192.0.2.7", "mx.outside.test", "", ""), true, "DUNNO", false },
+	{ "after CONNECT the message is still kept", MSG_REQ("RCPT", "m.5",
+	    "b@outside.test", "192.0.2.7", "mx.outside.test", "",
+	    "dave@example.test"), true, "DUNNO", true },
+	{ "no instance: run", OUTSIDE("", "bob@example.test"), true, "DUNNO",
+	    false },
+	{ "no instance: run again", OUTSIDE("", "bob@example.test"), true,
+	    "DUNNO", false },
+};
+
+static void
+test_msg_reuse(void)
+{
+	struct config *cfg = load_conf(), *cfg2 = load_conf();
+	struct policy_server_msg msg;
+	struct policy_server_request r;
+	struct policy_chain *pc;
+	const char *error = NULL;
+	char *err = NULL, *got;
+	bool reused;
+	size_t i, used;
+
+	if (cfg == NULL || cfg2 == NULL || (pc = policy_chain_new(cfg,
+	    &err)) == NULL) {
+		ok(0, "msg reuse: set up: %s", err != NULL ? err : "config");
+		free(err);
+		config_unref(&cfg);
+		config_unref(&cfg2);
+		return;
+	}
+	memset(&msg, 0, sizeof(msg));
+	for (i = 0; i < sizeof(msg_steps) / sizeof(msg_steps[0]); i++) {
+		reused = !msg_steps[i].want_reused;
+		got = answer_msg(pc, cfg, msg_steps[i].request,
+		    msg_steps[i].want_prepend, 0, NULL, &msg, &reused);
+		is_str(got, msg_steps[i].want, "msg reuse: %s",
+		    msg_steps[i].name);
+		is_int(reused, msg_steps[i].want_reused,
+		    "msg reuse: %s: reused", msg_steps[i].name);
+		free(got);
+	}
+	ok(msg.key != NULL && msg.cfg == cfg,
+	    "msg reuse: the last message is kept");
+
+	/* a configuration reloaded: the kept outcome does not apply */
+	if (policy_server_request_parse(ALICE("RCPT", "m.9", "x@example.com"),
+	    strlen(ALICE("RCPT", "m.9", "x@example.com")), &r, &used,
+	    &error) == 1) {
+		free(answer_msg(pc, cfg, ALICE("RCPT", "m.9",
+		    "x@example.com"), true, 0, NULL, &msg, NULL));
+		ok(policy_server_msg_matches(&msg, cfg, &r.req),
+		    "msg reuse: matches under its configuration");
+		ok(!policy_server_msg_matches(&msg, cfg2, &r.req),
+		    "msg reuse: not under another configuration");
+		policy_server_request_deinit(&r);
+	} else
+		ok(0, "msg reuse: request parses: %s", error);
+	policy_server_msg_deinit(&msg);
+	ok(msg.key == NULL && msg.header_name == NULL,
+	    "msg reuse: deinit empties");
+	policy_server_msg_deinit(&msg);	/* twice is fine */
+	policy_chain_free(&pc);
+	config_unref(&cfg);
+	config_unref(&cfg2);
+}
+
 int
 main(void)
 {
@@ -549,5 +772,7 @@ main(void)
 	test_actions();
 	test_answers();
 	test_takes_rcpt();
+	test_msg_keys();
+	test_msg_reuse();
 	return done_testing();
 }
