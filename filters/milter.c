@@ -15,7 +15,11 @@
  * of one connection milter_conn.c's, packets milter_proto.c's.
  *
  * A failure at CONNECT or HELO is applied at MAIL: a session is never
- * refused at the greeting because of a milter (milter_verdict.c).
+ * refused at the greeting because of a milter (milter_verdict.c). A
+ * refusal at CONNECT answers every MAIL of the session (a 421 or a
+ * shutdown: the next HELO, with 421 and close); one at HELO answers that
+ * HELO and every later MAIL, as Postfix's rejected-connection state.
+ * A discard at CONNECT or HELO is logged and ignored (Postfix).
  *
  * Blocking I/O with deadlines: the filter declares may_block and runs on
  * the filter threads, except ABORT and CLOSE, which the session runs on
@@ -130,6 +134,22 @@ milters_tx_end(void *instance, void *state)
 
 /* ---- stages ---- */
 
+/*
+ * refuse_session - m refused the connection (at connect or helo: a
+ * reject, tempfail or 421): Postfix's rejected-connection state, where
+ * m is not asked again and every later MAIL gets its reply (a 421 the
+ * next HELO already); the socket stays open for QUIT
+ */
+static void
+refuse_session(struct milter_conn *m, enum filter_verdict v,
+    const char *reply)
+{
+	m->sess_verdict = v;
+	snprintf(m->sess_reply, sizeof(m->sess_reply), "%s", reply);
+	if (m->state == MILTER_CONN_OK)
+		m->state = MILTER_CONN_DONE;
+}
+
 static enum filter_verdict
 milters_connect(struct filter_call *call)
 {
@@ -139,6 +159,7 @@ milters_connect(struct filter_call *call)
 	struct milter_conn *m;
 	struct milter_macro_set mac;
 	struct buf out;
+	enum filter_verdict v;
 	const char *err;
 	char family = 'U';
 	size_t i;
@@ -171,23 +192,17 @@ milters_connect(struct filter_call *call)
 			    (uint16_t)milter_sa_port(c->client_sa),
 			    c->client_addr != NULL ? c->client_addr : "",
 			    &err);
-		if (milter_verdict_command(call, m, NULL, &out,
-		    MILTER_CMD_CONNECT) != FILTER_CONTINUE || m->msg_done) {
-			/*
-			 * accept, or a refusal: not asked again; a refusal
-			 * answers every MAIL of the session (Postfix)
-			 */
-			if (!m->msg_done && call->reply[0] != '\0') {
-				m->sess_verdict = call->reply[0] == '5' ?
-				    FILTER_REJECT : FILTER_TEMPFAIL;
-				snprintf(m->sess_reply, sizeof(m->sess_reply),
-				    "%s", call->reply);
-			}
+		v = milter_verdict_command(call, m, NULL, &out,
+		    MILTER_CMD_CONNECT);
+		if (m->msg_done) {
+			/* accept: not asked again in this session */
 			m->msg_done = false;
 			if (m->state == MILTER_CONN_OK)
 				m->state = MILTER_CONN_DONE;
-			call->reply[0] = '\0';
-		}
+		} else if (v == FILTER_REJECT || v == FILTER_TEMPFAIL ||
+		    v == FILTER_DISCONNECT)
+			refuse_session(m, v, call->reply);
+		call->reply[0] = '\0';
 	}
 	buf_deinit(&out);
 	return FILTER_CONTINUE;
@@ -211,6 +226,14 @@ milters_helo(struct filter_call *call)
 	buf_init(&out, 0);
 	for (i = 0; i < st->n && v == FILTER_CONTINUE; i++) {
 		m = &st->conns[i];
+		if (m->state == MILTER_CONN_DONE &&
+		    m->sess_verdict == FILTER_DISCONNECT) {
+			/* 421 at connect: this is the first answer */
+			snprintf(call->reply, sizeof(call->reply), "%s",
+			    m->sess_reply);
+			v = FILTER_DISCONNECT;
+			continue;
+		}
 		if (m->state != MILTER_CONN_OK)
 			continue;
 		buf_reset(&out);
@@ -225,9 +248,9 @@ milters_helo(struct filter_call *call)
 			/* accept at HELO: done for the session */
 			m->msg_done = false;
 			m->state = MILTER_CONN_DONE;
-		}
-		if (v == FILTER_DISCARD)
-			v = FILTER_CONTINUE;
+		} else if (v == FILTER_REJECT || v == FILTER_TEMPFAIL)
+			/* this HELO, and every later MAIL, refused */
+			refuse_session(m, v, call->reply);
 	}
 	buf_deinit(&out);
 	return v;

@@ -32,6 +32,9 @@ enum milter_fallback {
 	MILTER_FALLBACK_QUARANTINE,	/* accept, and hold every message */
 };
 
+/* the longest timeout of a brace group, seconds (the schema's too) */
+#define MILTER_TIMEOUT_MAX	86400
+
 /* one milter of smtpd_milters, as configured */
 struct milter_spec {
 	char	*name;			/* owned: its address */
@@ -72,8 +75,9 @@ enum milter_conn_state {
 	MILTER_CONN_NEW,	/* not connected yet */
 	MILTER_CONN_OK,		/* connected and negotiated */
 	MILTER_CONN_FAILED,	/* gone: its fallback applies */
-	MILTER_CONN_DONE,	/* accept (or a reply) at connect/helo: not
-				   asked again in this session */
+	MILTER_CONN_DONE,	/* accept, a refusal at connect/helo or a
+				   shutdown: not asked again in this
+				   session (sess_verdict, if any, stands) */
 };
 
 struct milter_conn {
@@ -84,17 +88,28 @@ struct milter_conn {
 	enum milter_conn_state state;
 	bool	 in_tx;			/* MAIL sent, message not finished */
 	bool	 msg_done;		/* accept or final reply this message */
-	/* a reply at connect: applies to every MAIL of the session */
+	/*
+	 * a refusal at connect or helo, or a shutdown: applies to every
+	 * later MAIL of the session (Postfix's rejected-connection state)
+	 */
 	int	 sess_verdict;		/* FILTER_*, FILTER_CONTINUE if none */
 	char	 sess_reply[512];
 };
+
+/*
+ * the longest one command may wait, in timeouts, however many progress
+ * replies come (Postfix has no such cap: a milter sending progress
+ * forever would hold the session and a filter thread forever)
+ */
+#define MILTER_PROGRESS_CAP	4
 
 /* what one command got */
 enum milter_result {
 	MILTER_RES_CONTINUE,
 	MILTER_RES_SKIP,
 	MILTER_RES_ACCEPT,
-	MILTER_RES_FINAL,	/* reject, tempfail, replycode or discard */
+	MILTER_RES_FINAL,	/* reject, tempfail, replycode, discard or
+				   shutdown */
 	MILTER_RES_FAILED,	/* *error_r says why; the milter is closed */
 };
 
@@ -119,9 +134,12 @@ int	milter_conn_open(struct milter_conn *, uint32_t version,
  * milter_conn_command - write out (packets ending with command cmd, e.g.
  * macros then 'M') in one write, then, if cmd expects a reply, read the
  * replies until a final one, each wait at most timeout_ms (a progress
- * reply restarts it). Modifications are allowed only with map != NULL
- * (end of message) and go into it. On MILTER_RES_FAILED the connection
- * is closed and *error_r (static) says why ("timeout" for a timeout).
+ * reply restarts it, but one command waits MILTER_PROGRESS_CAP times
+ * timeout_ms at most in all: then it is a timeout). SMFIR_SHUTDOWN is a
+ * FINAL answer of code MILTER_REPLY_SHUTDOWN. Modifications are allowed
+ * only with map != NULL (end of message) and go into it. On
+ * MILTER_RES_FAILED the connection is closed and *error_r (static) says
+ * why ("timeout" for a timeout).
  */
 enum milter_result milter_conn_command(struct milter_conn *,
 	    const struct buf *out, char cmd, int timeout_ms,

@@ -11,7 +11,8 @@
  * (ABORT, QUIT) is used from an event loop, and it never waits.
  *
  * Reference: the milter protocol as libmilter speaks it (version 6);
- * Postfix's milter8.c behaviour for timeouts and progress replies.
+ * Postfix's milter8.c behaviour for timeouts and progress replies (but
+ * one command waits MILTER_PROGRESS_CAP times its timeout at most).
  *
  * SPDX-License-Identifier: ISC
  */
@@ -25,6 +26,12 @@
 #include <unistd.h>
 
 #include "milter.h"
+
+/*
+ * the protocol steps we offer: all but SMFIP_RCPT_REJ, since we never
+ * send the recipients that were rejected
+ */
+#define OFFERED	(MILTER_P_ALL & ~MILTER_P_RCPT_REJ)
 
 void
 milter_conn_init(struct milter_conn *m, const struct milter_spec *spec)
@@ -96,8 +103,8 @@ milter_conn_open(struct milter_conn *m, uint32_t version,
 	buf_init(&out, 0);
 	if ((m->fd = peer_connect(&m->spec->ep, deadline, error_r)) == -1)
 		goto out;
-	/* offer everything: the milter picks what it wants */
-	if (milter_pkt_optneg(&out, version, MILTER_ACT_ALL, MILTER_P_ALL,
+	/* offer every step we use: the milter picks what it wants */
+	if (milter_pkt_optneg(&out, version, MILTER_ACT_ALL, OFFERED,
 	    error_r) == -1 ||
 	    peer_write_all(m->fd, out.data, out.len, deadline, NULL,
 	    error_r) == -1)
@@ -107,7 +114,7 @@ milter_conn_open(struct milter_conn *m, uint32_t version,
 			*error_r = "timeout during negotiation";
 		goto out;
 	}
-	rc = milter_negotiate(&r, version, MILTER_ACT_ALL, MILTER_P_ALL,
+	rc = milter_negotiate(&r, version, MILTER_ACT_ALL, OFFERED,
 	    &m->neg, error_r);
 	milter_reply_deinit(&r);
 out:
@@ -139,13 +146,14 @@ milter_conn_command(struct milter_conn *m, const struct buf *out, char cmd,
 	struct milter_reply r;
 	enum milter_result res = MILTER_RES_FAILED;
 	const char *note;
-	int64_t deadline;
+	int64_t deadline, cap;
 
 	if (m->fd == -1) {
 		*error_r = "not connected";
 		return MILTER_RES_FAILED;
 	}
 	deadline = peer_deadline(timeout_ms);
+	cap = peer_deadline(0) + (int64_t)timeout_ms * MILTER_PROGRESS_CAP;
 	if (out->len > 0 && peer_write_all(m->fd, out->data, out->len,
 	    deadline, NULL, error_r) == -1) {
 		if (errno == ETIMEDOUT)
@@ -156,11 +164,20 @@ milter_conn_command(struct milter_conn *m, const struct buf *out, char cmd,
 	    !milter_neg_expects_reply(&m->neg, cmd))
 		return MILTER_RES_CONTINUE;
 	for (;;) {
-		if (read_reply(m, deadline, &r, error_r) == -1)
+		if (read_reply(m, deadline, &r, error_r) == -1) {
+			if (deadline == cap && strcmp(*error_r, "timeout") == 0)
+				*error_r = "timeout: still in progress past "
+				    "4 times the timeout";
 			goto fail;
+		}
 		if (r.code == MILTER_REPLY_PROGRESS) {
-			/* Postfix: progress restarts the timer */
+			/*
+			 * Postfix: progress restarts the timer; ours stops
+			 * at MILTER_PROGRESS_CAP times the timeout in all
+			 */
 			deadline = peer_deadline(timeout_ms);
+			if (deadline > cap)
+				deadline = cap;
 			milter_reply_deinit(&r);
 			continue;
 		}
@@ -207,7 +224,10 @@ milter_conn_command(struct milter_conn *m, const struct buf *out, char cmd,
 			res = MILTER_RES_FINAL;
 			break;
 		case MILTER_REPLY_SHUTDOWN:
-			*error_r = "shutdown reply";
+			/* Postfix: 421 and the connection refused */
+			ans->code = r.code;
+			ans->text[0] = '\0';
+			res = MILTER_RES_FINAL;
 			break;
 		case MILTER_REPLY_CONN_FAIL:
 			*error_r = "connection failure reply";

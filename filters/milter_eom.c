@@ -50,10 +50,32 @@ struct eom_view {
 	const struct filter_message *msg;	/* borrowed: the chain's */
 };
 
+/* packets without reply are written once they make this much */
+#define FLUSH_AT	65536
+
+/*
+ * flush - out (packets of command cmd that get no reply) written if it
+ * has FLUSH_AT bytes or more: a big message is never all in memory
+ */
+static enum milter_result
+flush(struct milter_conn *m, struct buf *out, char cmd,
+    struct milter_answer *a, const char **error_r)
+{
+	enum milter_result res;
+
+	if (out->len < FLUSH_AT)
+		return MILTER_RES_CONTINUE;
+	res = milter_conn_command(m, out, cmd,
+	    m->spec->content_timeout * 1000, NULL, a, error_r);
+	buf_reset(out);
+	return res;
+}
+
 /*
  * send_content - headers, EOH, body and end of body to one milter, then
  * its final answer. Packets that get no reply (NR_HDR, NR_BODY ...) go
- * out together with the next that does: one write per round trip.
+ * out together with the next that does: one write per round trip, or
+ * per FLUSH_AT bytes.
  */
 static enum milter_result
 send_content(const struct milters *in, struct milter_conn *m,
@@ -77,8 +99,12 @@ send_content(const struct milters *in, struct milter_conn *m,
 		(void)milter_pkt_header(&out, view->headers->fields[i].name,
 		    v, leadspc, error_r);
 		free(v);
-		if (!milter_neg_expects_reply(&m->neg, MILTER_CMD_HEADER))
+		if (!milter_neg_expects_reply(&m->neg, MILTER_CMD_HEADER)) {
+			if ((res = flush(m, &out, MILTER_CMD_HEADER, a,
+			    error_r)) != MILTER_RES_CONTINUE)
+				goto out;
 			continue;
+		}
 		res = milter_conn_command(m, &out, MILTER_CMD_HEADER,
 		    m->spec->content_timeout * 1000, NULL, a, error_r);
 		buf_reset(&out);
@@ -123,8 +149,12 @@ send_content(const struct milters *in, struct milter_conn *m,
 		if (got == 0)
 			break;
 		(void)milter_pkt_body(&out, data, got, error_r);
-		if (!milter_neg_expects_reply(&m->neg, MILTER_CMD_BODY))
+		if (!milter_neg_expects_reply(&m->neg, MILTER_CMD_BODY)) {
+			if ((res = flush(m, &out, MILTER_CMD_BODY, a,
+			    error_r)) != MILTER_RES_CONTINUE)
+				goto out;
 			continue;
+		}
 		res = milter_conn_command(m, &out, MILTER_CMD_BODY,
 		    m->spec->content_timeout * 1000, NULL, a, error_r);
 		buf_reset(&out);

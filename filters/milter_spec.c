@@ -84,6 +84,11 @@ group_setting(struct milter_spec *spec, const char *item, const char **err)
 		*err = "bad time value";
 		return -1;
 	}
+	/* as the milter_*_timeout parameters: in milliseconds, an int */
+	if (*target > MILTER_TIMEOUT_MAX) {
+		*err = "time value above 1 day";
+		return -1;
+	}
 	return 0;
 }
 

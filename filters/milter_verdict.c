@@ -4,7 +4,9 @@
  * filter verdict with Postfix's texts (reject "550 5.7.1 Command
  * rejected", tempfail "451 4.7.1 Service unavailable - try again
  * later", replycode its own text policed by milter_replycode, discard,
- * accept: this milter is done with the message).
+ * accept: this milter is done with the message; shutdown "421 4.7.0
+ * Server closing connection" and close). A discard at connect or helo
+ * is logged and ignored, as Postfix does.
  *
  * A milter that cannot be reached, times out, closes or speaks garbage
  * is closed, logged once with what went wrong, and its default action
@@ -33,6 +35,8 @@
 /* Postfix's texts for reject and tempfail */
 #define REPLY_REJECT	"550 5.7.1 Command rejected"
 #define REPLY_TEMPFAIL	"451 4.7.1 Service unavailable - try again later"
+/* and for a shutdown reply */
+#define REPLY_SHUTDOWN	"421 4.7.0 Server closing connection"
 
 int
 milter_replycode(const char *text, char *out, size_t n)
@@ -219,7 +223,31 @@ milter_verdict_final(struct filter_call *call, struct milter_conn *m,
 			return milter_verdict_failed(call, m, t, cmd,
 			    "malformed replycode");
 		return (enum filter_verdict)v;
+	case MILTER_REPLY_SHUTDOWN:
+		/*
+		 * Postfix: the connection is refused, 421 and close, now or
+		 * at the first stage that can answer
+		 */
+		log_warnx("%s: milter %s: shutdown at %s; the session is "
+		    "closed with 421", milter_qid(call), m->spec->name,
+		    filter_stage_name(call->stage));
+		milter_conn_close(m);
+		m->state = MILTER_CONN_DONE;
+		m->sess_verdict = FILTER_DISCONNECT;
+		snprintf(m->sess_reply, sizeof(m->sess_reply), "%s",
+		    REPLY_SHUTDOWN);
+		snprintf(call->reply, sizeof(call->reply), "%s",
+		    REPLY_SHUTDOWN);
+		return FILTER_DISCONNECT;
 	case MILTER_REPLY_DISCARD:
+		if (call->stage == FILTER_STAGE_CONNECT ||
+		    call->stage == FILTER_STAGE_HELO) {
+			/* Postfix: ignored, the milter is asked on */
+			log_warnx("%s: milter %s: DISCARD action is not "
+			    "allowed for connect or helo", milter_qid(call),
+			    m->spec->name);
+			return FILTER_CONTINUE;
+		}
 		log_info("%s: milter %s: discard at %s", milter_qid(call),
 		    m->spec->name, filter_stage_name(call->stage));
 		if (call->stage == FILTER_STAGE_EOM)

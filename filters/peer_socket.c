@@ -116,6 +116,38 @@ peer_wait(int fd, short events, int64_t deadline)
 	}
 }
 
+/*
+ * retry_unix - a unix socket whose listener's backlog is full: connect()
+ * says EAGAIN, and the socket is not connecting (poll would call it
+ * writable at once). Try again after 10 ms, doubling to 100 ms, until
+ * the deadline. 0 when connected, -1 with *error_r.
+ */
+static int
+retry_unix(int fd, const struct sockaddr *sa, socklen_t salen,
+    int64_t deadline, const char **error_r)
+{
+	int64_t left;
+	int pause = 10;
+
+	for (;;) {
+		left = deadline - clock_ms();
+		if (left <= 0) {
+			*error_r = "timeout while connecting (listen queue "
+			    "full)";
+			return -1;
+		}
+		(void)poll(NULL, 0, left < pause ? (int)left : pause);
+		if (pause < 100)
+			pause = pause * 2 > 100 ? 100 : pause * 2;
+		if (connect(fd, sa, salen) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != EINTR) {
+			*error_r = strerror(errno);
+			return -1;
+		}
+	}
+}
+
 /* connect_addr - one non-blocking connect with the deadline; fd or -1 */
 static int
 connect_addr(const struct sockaddr *sa, socklen_t salen, int64_t deadline,
@@ -135,8 +167,12 @@ connect_addr(const struct sockaddr *sa, socklen_t salen, int64_t deadline,
 		    sizeof(one));
 	if (connect(fd, sa, salen) == 0)
 		return fd;
-	/* a unix socket with a full backlog says EAGAIN: wait like TCP */
-	if (errno != EINPROGRESS && errno != EAGAIN) {
+	if (sa->sa_family == AF_UNIX && errno == EAGAIN) {
+		if (retry_unix(fd, sa, salen, deadline, error_r) == -1)
+			goto fail;
+		return fd;
+	}
+	if (errno != EINPROGRESS) {
 		*error_r = strerror(errno);
 		goto fail;
 	}

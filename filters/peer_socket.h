@@ -39,8 +39,10 @@ int64_t	peer_deadline(int ms);
  * peer_connect - a non-blocking, close-on-exec stream socket connected
  * to ep before deadline (every address of a host name is tried), with
  * TCP_NODELAY on TCP (small request/response packets must never wait
- * on Nagle and delayed ACKs). Returns the fd, or -1 with *error_r
- * (static text or strerror).
+ * on Nagle and delayed ACKs). A unix listener whose queue is full
+ * (EAGAIN) is tried again after 10 ms, doubling to 100 ms, until the
+ * deadline. Returns the fd, or -1 with *error_r (static text or
+ * strerror).
  */
 int	peer_connect(const struct peer_endpoint *ep, int64_t deadline,
 	    const char **error_r);

@@ -20,14 +20,19 @@
 #   slow      answers end of message after 4 progress packets 0.5 s
 #             apart (longer than a 1.5 s timeout in total, shorter each)
 #   ok        "continue" to everything
+#   nrbody    asks for no replies to headers and body (SMFIP_NR_HDR,
+#             SMFIP_NR_BODY), "continue" to the rest, and logs
+#             "bodybytes N" (the body it got) at end of message
 #   record    "continue" to everything, asks (setsymlist) for "j
 #             {rcpt_addr}" at RCPT, and logs what it got
 #   ACTION@CMD  "continue" to everything but command CMD (a letter: C
 #             connect, H helo, M mail, R rcpt, T data, L header, N end
 #             of header, B body, E end of message, O negotiation), which
 #             gets ACTION: reject, tempfail, accept, discard, shutdown,
-#             skip, progress (three, then continue), replycode (550
-#             5.7.1 custom text), replycode4 (451 4.7.1 ...), quarantine,
+#             skip, progress (three, then continue), progressloop (one
+#             progress every 0.5 s until the connection goes), replycode
+#             (550 5.7.1 custom text), replycode4 (451 4.7.1 ...),
+#             replycode421 (421 4.7.0 go away), quarantine,
 #             edits (every modification), addhdr (X-First-Milter), hang,
 #             close, garbage, oversized, slowok (sleep 1.5 s then
 #             continue); the action is taken once per connection
@@ -60,6 +65,7 @@ if ($port =~ m{^/}) {
 	    or die "listen 127.0.0.1:$port: $!\n";
 }
 $| = 1;
+$SIG{PIPE} = 'IGNORE';
 print "ready\n";
 
 sub logline {
@@ -122,6 +128,14 @@ sub answer {
 	return packet('4') if $a eq 'shutdown';
 	return packet('s') if $a eq 'skip';
 	return packet('p') x 3 . packet('c') if $a eq 'progress';
+	if ($a eq 'progressloop') {
+		for (;;) {
+			syswrite($c, packet('p')) or return undef;
+			logline('progress');
+			sleep 0.5;
+		}
+	}
+	return packet('y', "421 4.7.0 go away\0") if $a eq 'replycode421';
 	return packet('y', "550 5.7.1 custom text\0") if $a eq 'replycode';
 	return packet('y', "451 4.7.1 later please\0") if $a eq 'replycode4';
 	return packet('q', "quarantine reason\0") . packet('c')
@@ -140,8 +154,10 @@ sub answer {
 	return packet('c');
 }
 
+my $bodybytes;
 while (my $c = $l->accept) {
 	$done = undef;
+	$bodybytes = 0;
 	logline('connection');
 	if ($mode eq 'nonego') {
 		my $x;
@@ -165,6 +181,7 @@ while (my $c = $l->accept) {
 		if ($cmd eq 'O') {
 			my ($prot) = 0;
 			$prot = 0x400 if defined $action && $action eq 'skip';
+			$prot = 0x80 | 0x80000 if $mode eq 'nrbody';
 			my $sym = '';
 			$sym = pack('N', 3) . "j {rcpt_addr}\0" if $mode eq 'record';
 			if (defined $action && $action eq 'hang' &&
@@ -179,6 +196,14 @@ while (my $c = $l->accept) {
 		next if $cmd =~ /^[DA]$/;
 		last if $cmd =~ /^[QK]$/;
 		next if $mode eq 'hang';
+		if ($mode eq 'nrbody') {
+			if ($cmd eq 'B') {
+				$bodybytes += length $data;
+				next;
+			}
+			next if $cmd eq 'L';
+			logline("bodybytes $bodybytes") if $cmd eq 'E';
+		}
 		if ($mode eq 'close' && $cmd eq 'L') {
 			last;
 		}

@@ -10,9 +10,14 @@
 # - a scripted stand-in (t/helpers/bad_milter.pl): the macros it got
 #   ({daemon_addr} and {daemon_port} too; a setsymlist list honoured),
 #   every modification, every reply at each stage, two milters in order;
+# - Postfix's rejected-connection state: 421 or shutdown at connect
+#   (421 at HELO), a refusal at HELO (that HELO and every later MAIL),
+#   shutdown at MAIL (421 and close), discard at connect or helo
+#   ignored, a milter sending progress forever (cut at 4 times the
+#   timeout), a big body without replies (NR_HDR, NR_BODY);
 # - the fault battery: unreachable, never negotiating, hanging at RCPT
 #   and at end of message, closing mid-message, garbage, an oversized
-#   packet, a shutdown reply; for each, with milter_default_action
+#   packet; for each, with milter_default_action
 #   tempfail, accept and reject (and the per-milter brace syntax), the
 #   documented reply, a log line naming the milter, the daemon still
 #   serving, nothing lost.
@@ -257,6 +262,14 @@ SKIP: {
 	    'macros: i (the queue ID) at end of message', $got) if $qid;
 	like_diag($got, qr/^cmd L X-Drop\\x00/m, 'headers sent', $got);
 	like_diag($got, qr/^cmd B body of macros/m, 'body sent', $got);
+	# we never send rejected recipients: SMFIP_RCPT_REJ not offered
+	my ($prot) = $got =~ /^cmd O ((?:\\x[0-9a-f]{2}|.){12})/m;
+	$prot = join '', map { /^\\x(..)$/ ? chr hex $1 : $_ }
+	    ($prot // '') =~ /(\\x..|.)/g;
+	my (undef, undef, $steps) = unpack 'NNN', $prot . "\0" x 12;
+	ok($steps && !($steps & 0x800),
+	    'negotiation: SMFIP_RCPT_REJ not offered')
+	    or diag(sprintf('protocol offered 0x%x', $steps // 0));
 }
 
 # ---- every modification ---------------------------------------------------
@@ -359,6 +372,125 @@ for my $case (
 	    'two milters: the second saw the first\'s header', slurp($log2));
 }
 
+# ---- refusals for the session, discard at connect, shutdown ---------------
+{
+	# 421 at connect: the first HELO answers it, and the session ends
+	my ($port) = milter('replycode421@C');
+	restart("inet:127.0.0.1:$port");
+	my $c = $t->client('smtp');
+	$c->greeting;
+	my ($r) = $c->ehlo;
+	reply_is($r, 421, '4.7.0', qr/go away/, 'replycode421@C: 421 at EHLO');
+	ok(!defined $c->cmd('NOOP', 3), 'replycode421@C: session closed');
+	$c->close;
+
+	# a shutdown at connect: the same, with Postfix's text
+	($port) = milter('shutdown@C');
+	restart("inet:127.0.0.1:$port");
+	$c = $t->client('smtp');
+	$c->greeting;
+	($r) = $c->ehlo;
+	reply_is($r, 421, '4.7.0', qr/closing connection/,
+	    'shutdown@C: 421 at EHLO');
+	ok(!defined $c->cmd('NOOP', 3), 'shutdown@C: session closed');
+	$c->close;
+
+	# a shutdown at MAIL: 421 there and close, whatever the default
+	# action (it is no fault); logged; the next session is served
+	for my $act ('accept', 'tempfail') {
+		($port) = milter('shutdown@M');
+		restart("inet:127.0.0.1:$port", milter_default_action => $act);
+		my $mark = $t->log_mark;
+		$c = $t->session('smtp');
+		($r) = $c->transaction('alice@example.org', 'bob@example.net',
+		    message("shutdown-$act"));
+		reply_is($r, 421, '4.7.0', qr/closing connection/,
+		    "shutdown\@M/$act: 421 at MAIL");
+		ok(!defined $c->cmd('NOOP', 3),
+		    "shutdown\@M/$act: session closed");
+		$c->close;
+		ok($t->wait_for_log(qr/milter inet:127\.0\.0\.1:$port: shutdown/,
+		    5, $mark), "shutdown\@M/$act: logged")
+		    or diag($t->log_tail(8));
+		ok(!at_sink("shutdown-$act", 1), "shutdown\@M/$act: not sent");
+		$t->serves_ok("shutdown\@M/$act: still serving");
+	}
+
+	# a refusal at HELO refuses that HELO and every later MAIL of the
+	# session (the stand-in answers only once per connection)
+	for my $case ([ 'reject@H', 550, '5.7.1' ],
+	    [ 'tempfail@H', 451, '4.7.1' ]) {
+		my ($mode, $code, $ecode) = @$case;
+		($port) = milter($mode);
+		restart("inet:127.0.0.1:$port");
+		$c = $t->client('smtp');
+		$c->greeting;
+		($r) = $c->ehlo;
+		reply_is($r, $code, $ecode, "$mode: $code at EHLO");
+		($r) = $c->ehlo('again.example');
+		reply_is($r, 250, undef, "$mode: the next EHLO passes");
+		for my $try (1, 2) {
+			$r = $c->cmd('MAIL FROM:<alice@example.org>');
+			reply_is($r, $code, $ecode,
+			    "$mode: MAIL $try refused too");
+			$c->cmd('RSET');
+		}
+		$c->cmd('QUIT');
+		$c->close;
+	}
+
+	# discard at connect or helo: logged, ignored, the milter asked on
+	for my $mode ('discard@C', 'discard@H') {
+		my $log;
+		($port, $log) = milter($mode);
+		restart("inet:127.0.0.1:$port");
+		my $mark = $t->log_mark;
+		($r) = send_one("disc-$mode");
+		reply_is($r, 250, '2.0.0', "$mode: accepted");
+		ok(at_sink("disc-$mode"), "$mode: delivered");
+		ok($t->wait_for_log(qr/DISCARD action is not allowed for connect or helo/,
+		    5, $mark), "$mode: logged") or diag($t->log_tail(8));
+		like_diag(slurp($log), qr/^cmd E/m,
+		    "$mode: the milter still saw the message", slurp($log));
+	}
+
+	# progress forever: one command waits 4 times its timeout at most,
+	# then it is a timeout (default action tempfail)
+	($port) = milter('progressloop@E');
+	restart("{ inet:127.0.0.1:$port, content_timeout=1s }");
+	my $mark = $t->log_mark;
+	$c = $t->session('smtp');
+	$c->{timeout} = 15;
+	my $t0 = time;
+	($r) = $c->transaction('alice@example.org', 'bob@example.net',
+	    message('progressloop'));
+	my $took = time - $t0;
+	reply_is($r, 451, '4.7.1', 'progressloop@E: 451 at end of message');
+	ok($took <= 8, "progressloop\@E: given up in time (${took}s)");
+	ok($t->wait_for_log(qr/milter inet:127\.0\.0\.1:$port: timeout: still in progress/,
+	    5, $mark), 'progressloop@E: logged as a timeout')
+	    or diag($t->log_tail(8));
+	$c->close;
+	$t->serves_ok('progressloop@E: still serving');
+
+	# no replies to headers and body: a body of 300 KB goes out (in
+	# writes of 64 KiB or so) whole
+	my $log;
+	($port, $log) = milter('nrbody');
+	restart("inet:127.0.0.1:$port");
+	$c = $t->session('smtp');
+	my $big = message('nrbody');
+	$big .= ('x' x 98 . "\r\n") x 3000;
+	($r) = $c->transaction('alice@example.org', 'bob@example.net', $big);
+	reply_is($r, 250, '2.0.0', 'nrbody: accepted');
+	$c->cmd('QUIT');
+	$c->close;
+	ok(at_sink('nrbody'), 'nrbody: delivered');
+	my ($bytes) = slurp($log) =~ /^bodybytes (\d+)/m;
+	ok(($bytes // 0) >= 300000, 'nrbody: the milter got the whole body')
+	    or diag('body bytes: ' . ($bytes // 'none'));
+}
+
 # ---- faults ---------------------------------------------------------------
 my $dead = free_port();
 my @faults = grep { !$ENV{MILTER_FAULT} || $_->[0] eq $ENV{MILTER_FAULT} } (
@@ -369,8 +501,6 @@ my @faults = grep { !$ENV{MILTER_FAULT} || $_->[0] eq $ENV{MILTER_FAULT} } (
     [ 'close@L', sub { (milter('close@L'))[0] }, 'EOM', qr/closed/ ],
     [ 'garbage@M', sub { (milter('garbage@M'))[0] }, 'MAIL', qr/./ ],
     [ 'oversized@R', sub { (milter('oversized@R'))[0] }, 'RCPT', qr/./ ],
-    [ 'shutdown@M', sub { (milter('shutdown@M'))[0] }, 'MAIL',
-      qr/shutdown/ ],
 );
 for my $f (@faults) {
 	my ($name, $make, $where, $why) = @$f;

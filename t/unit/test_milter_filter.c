@@ -3,18 +3,27 @@
  * milter_spec_parse (filters/milter_spec.c: one smtpd_milters token,
  * with Postfix's brace groups, defaults from the milter_* parameters)
  * and milter_replycode (filters/milter_verdict.c: a milter's
- * SMFIR_REPLYCODE text policed into a reply the chain accepts).
+ * SMFIR_REPLYCODE text policed into a reply the chain accepts), and
+ * peer_connect (filters/peer_socket.c) to a unix listener whose queue
+ * is full.
  *
  * SPDX-License-Identifier: ISC
  */
 #include "config.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "config/config.h"
 #include "filter.h"
 #include "milter.h"
+#include "peer_socket.h"
 #include "tap.h"
 
 #define NONE	NULL
@@ -97,6 +106,15 @@ static const struct spec_case {
 	    NONE, NONE, NONE, NONE, 0, 0, 0, 0, "bad time value" },
 	{ "zero time", "{ inet:127.0.0.1:8891, connect_timeout=0s }", -1,
 	    NONE, NONE, NONE, NONE, 0, 0, 0, 0, "bad time value" },
+	{ "a day is the most", "{ inet:127.0.0.1:1, command_timeout=1d, "
+	    "content_timeout=86400 }", 0, "inet:127.0.0.1:1", "127.0.0.1",
+	    "1", NONE, 30, 86400, 86400, MILTER_FALLBACK_TEMPFAIL, NONE },
+	{ "25 days overflow the ms", "{ inet:127.0.0.1:1, "
+	    "content_timeout=25d }", -1, NONE, NONE, NONE, NONE, 0, 0, 0, 0,
+	    "time value above 1 day" },
+	{ "a day and a second", "{ inet:127.0.0.1:1, "
+	    "connect_timeout=86401s }", -1, NONE, NONE, NONE, NONE, 0, 0, 0,
+	    0, "time value above 1 day" },
 	{ "empty time", "{ inet:127.0.0.1:8891, connect_timeout= }", -1,
 	    NONE, NONE, NONE, NONE, 0, 0, 0, 0, "bad time value" },
 	{ "bad action", "{ inet:127.0.0.1:8891, default_action=bounce }", -1,
@@ -279,10 +297,118 @@ test_replycode(void)
 	is_str(out, "550 5.7", "replycode small buffer: truncated");
 }
 
+/* ---- peer_connect to a unix listener with a full queue ---- */
+
+struct acceptor {
+	int	 lfd;
+	int	 delay_ms;
+};
+
+/* accept_later - after delay_ms, take one connection off the queue */
+static void *
+accept_later(void *arg)
+{
+	struct acceptor *a = arg;
+	int fd;
+
+	usleep((useconds_t)a->delay_ms * 1000);
+	if ((fd = accept(a->lfd, NULL, NULL)) != -1)
+		close(fd);
+	return NULL;
+}
+
+static void
+test_full_queue(void)
+{
+	static const struct queue_case {
+		const char *name;
+		int	 accept_after;	/* ms; -1: never */
+		int	 deadline;	/* ms */
+		bool	 connects;
+		int	 min_ms, max_ms;	/* how long it may take */
+	} cases[] = {
+		{ "never accepted: timeout", -1, 300, false, 280, 1000 },
+		{ "accepted after 150 ms: connects", 150, 2000, true, 100,
+		    1500 },
+	};
+	const struct queue_case *c;
+	struct sockaddr_un sun;
+	struct peer_endpoint ep;
+	struct acceptor acc;
+	pthread_t th;
+	char path[sizeof(sun.sun_path)];
+	const char *err;
+	int lfd, fds[64], nfds, fd, full;
+	int64_t t0, took;
+	size_t i;
+	int j;
+
+	for (i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		c = &cases[i];
+		snprintf(path, sizeof(path), "/tmp/test_milter_filter.%d.%zu",
+		    (int)getpid(), i);
+		(void)unlink(path);
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+		lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (lfd == -1 || bind(lfd, (struct sockaddr *)&sun,
+		    sizeof(sun)) == -1 || listen(lfd, 1) == -1) {
+			ok(0, "queue %s: cannot listen on %s", c->name, path);
+			continue;
+		}
+		/* fill the queue: connects until one says EAGAIN */
+		full = 0;
+		for (nfds = 0; nfds < 64 && !full; nfds++) {
+			fds[nfds] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK,
+			    0);
+			if (connect(fds[nfds], (struct sockaddr *)&sun,
+			    sizeof(sun)) == -1)
+				full = 1;
+		}
+		ok(full, "queue %s: the listener's queue is full", c->name);
+		if (c->accept_after >= 0) {
+			acc.lfd = lfd;
+			acc.delay_ms = c->accept_after;
+			pthread_create(&th, NULL, accept_later, &acc);
+		}
+		memset(&ep, 0, sizeof(ep));
+		ep.path = path;
+		err = "";
+		t0 = clock_ms();
+		fd = peer_connect(&ep, peer_deadline(c->deadline), &err);
+		took = clock_ms() - t0;
+		is_int(fd != -1, c->connects, "queue %s: connected (%s)",
+		    c->name, fd == -1 ? err : "ok");
+		if (!c->connects)
+			is_str(err, "timeout while connecting (listen queue "
+			    "full)", "queue %s: error", c->name);
+		ok(took >= c->min_ms && took <= c->max_ms,
+		    "queue %s: took %lld ms, want %d..%d", c->name,
+		    (long long)took, c->min_ms, c->max_ms);
+		if (fd != -1) {
+			/* really connected: the peer is known */
+			struct sockaddr_un peer;
+			socklen_t plen = sizeof(peer);
+
+			ok(getpeername(fd, (struct sockaddr *)&peer,
+			    &plen) == 0, "queue %s: has a peer", c->name);
+			close(fd);
+		}
+		if (c->accept_after >= 0)
+			pthread_join(th, NULL);
+		for (j = 0; j < nfds; j++)
+			close(fds[j]);
+		close(lfd);
+		(void)unlink(path);
+	}
+}
+
 int
 main(void)
 {
 	test_spec();
 	test_replycode();
+	test_full_queue();
 	return done_testing();
 }
