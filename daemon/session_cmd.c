@@ -185,6 +185,7 @@ refresh_fconn(struct session *s)
 	    s->tls_version : NULL;
 	c->tls_cipher = s->tls && s->tls_cipher[0] != '\0' ?
 	    s->tls_cipher : NULL;
+	c->tls_cipher_bits = s->tls ? s->tls_bits : 0;
 	c->sasl_method = s->sasl_method;
 	c->sasl_username = s->sasl_username;
 	c->is_mynetworks = s->is_mynetworks;

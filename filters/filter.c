@@ -6,6 +6,9 @@
  */
 #include "config.h"
 
+#include <netinet/in.h>
+
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,4 +124,16 @@ filter_verdict_name(enum filter_verdict v)
 	case FILTER_DISCONNECT:	return "disconnect";
 	}
 	return "?";
+}
+
+unsigned
+filter_sa_port(const struct sockaddr *sa)
+{
+	if (sa == NULL)
+		return 0;
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return 0;
 }

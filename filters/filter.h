@@ -72,6 +72,8 @@ struct filter_conn {
 	const char *helo;		/* NULL before HELO/EHLO */
 	const char *tls_version;	/* NULL without TLS */
 	const char *tls_cipher;
+	int	 tls_cipher_bits;	/* secret bits of the cipher, 0
+					   without TLS or if unknown */
 	const char *sasl_method;	/* NULL unless authenticated */
 	const char *sasl_username;
 	bool	 is_mynetworks;		/* client address in mynetworks */
@@ -209,6 +211,9 @@ void	filter_edits_add(struct filter_edits *, enum filter_edit_kind,
 	    size_t index, const char *name, const char *value);
 void	filter_edits_init(struct filter_edits *);
 void	filter_edits_deinit(struct filter_edits *);
+
+/* filter_sa_port - the port of an inet sockaddr, 0 for anything else */
+unsigned filter_sa_port(const struct sockaddr *);
 
 /* filter_lookup - a filter by its smtpd_filters name, or NULL */
 const struct filter_ops *filter_lookup(const char *name);

@@ -73,8 +73,6 @@ milter_qid(const struct filter_call *call)
 
 /* milter_macros.c */
 
-/* milter_sa_port - the port of an inet sockaddr, 0 for anything else */
-unsigned milter_sa_port(const struct sockaddr *sa);
 /*
  * milter_macros_fill - every macro Postfix would define at the call's
  * stage into *mac; the values are borrowed from call and in, or kept in

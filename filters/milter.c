@@ -189,7 +189,7 @@ milters_connect(struct filter_call *call)
 		if (milter_neg_sends(&m->neg, MILTER_CMD_CONNECT))
 			(void)milter_pkt_connect(&out, c->client_name != NULL ?
 			    c->client_name : "unknown", family,
-			    (uint16_t)milter_sa_port(c->client_sa),
+			    (uint16_t)filter_sa_port(c->client_sa),
 			    c->client_addr != NULL ? c->client_addr : "",
 			    &err);
 		v = milter_verdict_command(call, m, NULL, &out,

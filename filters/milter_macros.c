@@ -23,34 +23,6 @@
 
 #include "milter-private.h"
 
-unsigned
-milter_sa_port(const struct sockaddr *sa)
-{
-	if (sa == NULL)
-		return 0;
-	if (sa->sa_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
-	if (sa->sa_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-	return 0;
-}
-
-/* cipher_bits - the symmetric key size a cipher name implies, 0 unknown */
-static int
-cipher_bits(const char *cipher)
-{
-	if (cipher == NULL)
-		return 0;
-	if (strstr(cipher, "AES256") != NULL ||
-	    strstr(cipher, "AES_256") != NULL ||
-	    strstr(cipher, "CHACHA20") != NULL)
-		return 256;
-	if (strstr(cipher, "AES128") != NULL ||
-	    strstr(cipher, "AES_128") != NULL)
-		return 128;
-	return 0;
-}
-
 /* domain_of - the domain of an address, NULL for "" or none */
 static const char *
 domain_of(const char *addr)
@@ -114,15 +86,15 @@ milter_macros_fill(struct milter_macro_set *mac, const struct milters *in,
 	    c->client_addr != NULL ? c->client_addr : "");
 	mac->m[MILTER_MAC_UNDERSCORE].value = mac->underscore;
 	mac->m[MILTER_MAC_CLIENT_ADDR].value = c->client_addr;
-	if (milter_sa_port(c->client_sa) != 0) {
+	if (filter_sa_port(c->client_sa) != 0) {
 		snprintf(mac->port, sizeof(mac->port), "%u",
-		    milter_sa_port(c->client_sa));
+		    filter_sa_port(c->client_sa));
 		mac->m[MILTER_MAC_CLIENT_PORT].value = mac->port;
 	}
 	mac->m[MILTER_MAC_CLIENT_NAME].value = c->client_name;
 	mac->m[MILTER_MAC_TLS_VERSION].value = c->tls_version;
 	mac->m[MILTER_MAC_CIPHER].value = c->tls_cipher;
-	if ((bits = cipher_bits(c->tls_cipher)) > 0) {
+	if ((bits = c->tls_cipher_bits) > 0) {
 		snprintf(mac->bits, sizeof(mac->bits), "%d", bits);
 		mac->m[MILTER_MAC_CIPHER_BITS].value = mac->bits;
 	}

@@ -417,19 +417,6 @@ keysize(const char *cipher)
 	return 0;
 }
 
-/* client_port - the client's TCP port, 0 if unknown */
-static unsigned
-client_port(const struct sockaddr *sa)
-{
-	if (sa == NULL)
-		return 0;
-	if (sa->sa_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
-	if (sa->sa_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-	return 0;
-}
-
 /* build_request - the attributes of call for protocol_state state */
 static void
 build_request(struct buf *out, const struct filter_call *call,
@@ -447,7 +434,7 @@ build_request(struct buf *out, const struct filter_call *call,
 	r.client_address = conn->client_addr;
 	r.client_name = conn->client_name;
 	r.reverse_client_name = conn->client_name;
-	r.client_port = client_port(conn->client_sa);
+	r.client_port = filter_sa_port(conn->client_sa);
 	r.instance = t->instance;
 	r.sasl_method = conn->sasl_method;
 	r.sasl_username = conn->sasl_username;
