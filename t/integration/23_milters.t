@@ -29,25 +29,10 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
-use MIME::Base64 qw(encode_base64);
-use PosternTest qw(reply_is poll_until free_port like_diag can_connect);
+use PosternTest qw(reply_is poll_until free_port like_diag can_connect
+    slurp spew dkim_verify dkim_verifiers_unusable dkim_rsa_key);
 
 my $HELPERS = "$FindBin::Bin/../helpers";
-my $PYTHON = '/usr/bin/python3';
-
-sub slurp {
-	my ($f) = @_;
-	open my $fh, '<', $f or return '';
-	local $/;
-	return scalar <$fh>;
-}
-
-sub write_file {
-	my ($f, $text) = @_;
-	open my $fh, '>', $f or die "$f: $!";
-	print $fh $text;
-	close $fh or die "$f: $!";
-}
 
 my $t = PosternTest->new(users => 1);
 $t->start_smtp_sink;
@@ -115,19 +100,6 @@ sub at_sink {
 	return $m;
 }
 
-# rsa_key(FILE) - a new RSA-2048 key in FILE; its DNS TXT record as the
-# quoted 250-byte strings dnsmasq's txt-record wants
-sub rsa_key {
-	my ($key) = @_;
-	system('openssl', 'genpkey', '-quiet', '-algorithm', 'RSA',
-	    '-pkeyopt', 'rsa_keygen_bits:2048', '-out', $key) == 0 or die;
-	chmod 0600, $key;
-	my $der = qx{openssl pkey -in '$key' -pubout -outform DER};
-	my @parts = ('v=DKIM1; k=rsa; p=' . encode_base64($der, '')) =~
-	    /(.{1,250})/g;
-	return join(',', map { qq("$_") } @parts);
-}
-
 # verify_dkim(MESSAGE AT THE SINK, NAME, DNS PORT) - the message as sent
 # (the sink's own lines dropped) through dkimpy and Mail::DKIM: their
 # outputs, one line per signature
@@ -139,23 +111,21 @@ sub verify_dkim {
 	$m =~ s/\n\n\z/\n/;
 	$m =~ s/\r?\n/\r\n/g;
 	my $f = $t->path("$name.eml");
-	write_file($f, $m);
-	my $py = qx{'$PYTHON' '$HELPERS/dkim_verify.py' --dns 127.0.0.1:$dns '$f' 2>&1};
-	my $pl = qx{'$^X' '$HELPERS/dkim_verify.pl' --dns 127.0.0.1:$dns '$f' 2>&1};
+	spew($f, $m);
+	my (undef, $py) = dkim_verify($f, $dns, 'dkimpy');
+	my (undef, $pl) = dkim_verify($f, $dns, 'Mail::DKIM');
 	return ($py, $pl);
 }
 
 # ---- the real OpenDKIM ----------------------------------------------------
 SKIP: {
 	skip 'opendkim, dkimpy or Mail::DKIM missing', 16
-	    unless -x '/usr/sbin/opendkim' &&
-	    system($PYTHON, '-c', 'import dkim, dns.query') == 0 &&
-	    eval { require Mail::DKIM::Verifier; 1 };
+	    unless -x '/usr/sbin/opendkim' && !dkim_verifiers_unusable();
 	my $key = $t->path('rsa.pem');
-	my $txt = rsa_key($key);
+	my $txt = dkim_rsa_key($key);
 	# posternd's own dkim filter signs with another key and selector
 	my $nkey = $t->path('native.pem');
-	my $ntxt = rsa_key($nkey);
+	my $ntxt = dkim_rsa_key($nkey);
 	if ($> == 0) {
 		my (undef, undef, $uid, $gid) =
 		    getpwnam($ENV{POSTERN_TEST_USER} // 'nobody');
@@ -164,21 +134,12 @@ SKIP: {
 	my $dns = $t->start_dnsmasq('local=/example.org/',
 	    "txt-record=rsasel._domainkey.example.org,$txt",
 	    "txt-record=natsel._domainkey.example.org,$ntxt");
-	my $od_port = free_port();
-	my $sock = $t->path('opendkim.sock');
-	for my $kind ([ 'inet', "inet:$od_port\@127.0.0.1",
-	    "inet:127.0.0.1:$od_port" ], [ 'unix', "local:$sock",
-	    "unix:$sock" ]) {
-		my ($name, $listen, $spec) = @$kind;
-		my $conf = $t->path("opendkim-$name.conf");
-		write_file($conf, join("\n", 'Mode s', "Socket $listen",
-		    "KeyFile $key", 'Selector rsasel', 'Domain example.org',
-		    'RequireSafeKeys false', 'Background no', 'Syslog no',
-		    'UMask 000', ''));
-		$t->spawn("opendkim-$name", '/usr/sbin/opendkim', '-f', '-x',
-		    $conf);
-		poll_until(sub { $name eq 'inet' ?
-		    can_connect('127.0.0.1', $od_port) : -S $sock }, 15);
+	my $od_spec;
+	for my $name ('inet', 'unix') {
+		my $spec = $t->start_opendkim(name => "opendkim-$name",
+		    socket => $name, domain => 'example.org',
+		    selector => 'rsasel', key => $key);
+		$od_spec = $spec if $name eq 'inet';
 		restart($spec, milter_content_timeout => '20s',
 		    milter_command_timeout => '20s');
 		my ($r) = send_one("od-$name");
@@ -197,11 +158,11 @@ SKIP: {
 	# OpenDKIM as a milter, then posternd's own dkim after it: two
 	# signatures (selectors rsasel and natsel), both verify; the native
 	# signer signs the message as the milter left it
-	write_file($t->path('signing'),
+	spew($t->path('signing'),
 	    "# OpenDKIM SigningTable\n*\@example.org\tnative\n");
-	write_file($t->path('keytable'),
+	spew($t->path('keytable'),
 	    "# OpenDKIM KeyTable\nnative\texample.org:natsel:$nkey\n");
-	restart("inet:127.0.0.1:$od_port",
+	restart($od_spec,
 	    smtpd_filters => 'relay, milters, dkim',
 	    dkim_signing_table => 'texthash:' . $t->path('signing'),
 	    dkim_key_table => 'texthash:' . $t->path('keytable'),

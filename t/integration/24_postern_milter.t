@@ -66,9 +66,9 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
-use MIME::Base64 qw(encode_base64);
 use Time::HiRes qw(sleep time);
-use PosternTest qw(poll_until can_connect free_port reply_is);
+use PosternTest qw(poll_until can_connect free_port reply_is spew
+    dkim_verify dkim_verifiers_unusable dkim_rsa_key);
 use PostfixTest;
 
 my $TOP = "$FindBin::Bin/../..";
@@ -76,62 +76,42 @@ my $BUILD = $ENV{POSTERN_BUILD} // $TOP;
 my $HELPERS = "$FindBin::Bin/../helpers";
 my $MILTER = "$BUILD/postern-milter";
 my $PROBE = "$BUILD/t/helpers/milter_client_probe";
-my $PYTHON = '/usr/bin/python3';
 my $RUN_USER = $ENV{POSTERN_TEST_USER} // 'nobody';
 
 my $why = PostfixTest->unusable;
 plan skip_all => $why if $why;
 plan skip_all => "$MILTER not built" unless -x $MILTER;
 plan skip_all => 'swaks is needed' unless -x '/usr/bin/swaks';
-plan skip_all => 'Mail::DKIM and dkimpy are needed'
-    unless eval { require Mail::DKIM::Verifier; 1 } &&
-    system($PYTHON, '-c', 'import dkim, dns.query') == 0;
+$why = dkim_verifiers_unusable();
+plan skip_all => $why if $why;
 
 my $T = PosternTest->new(users => 0, cert => 0);
-
-sub write_file {
-	my ($file, $text) = @_;
-	open my $fh, '>:raw', $file or die "$file: $!";
-	print $fh $text;
-	close $fh or die "$file: $!";
-}
 
 # --- keys, DNS, tables, postern.conf -----------------------------------------
 
 my $key = $T->path('rsa.pem');
-system('openssl', 'genpkey', '-quiet', '-algorithm', 'RSA', '-pkeyopt',
-    'rsa_keygen_bits:2048', '-out', $key) == 0 or die 'openssl genpkey';
-my $der = qx{openssl pkey -in '$key' -pubout -outform DER};
-chmod 0600, $key;		# root's: read before the privilege drop
-my $txt = 'v=DKIM1; k=rsa; p=' . encode_base64($der, '');
-my @parts = $txt =~ /(.{1,250})/g;
+# root's (mode 0600): read before the privilege drop
+my $txt = dkim_rsa_key($key);
 # (m): the key a reload rotates to, mail_owner's as a new key would be
 # (a reload runs as mail_owner); its record is published from the start
 my $key2 = $T->path('rsa2.pem');
-system('openssl', 'genpkey', '-quiet', '-algorithm', 'RSA', '-pkeyopt',
-    'rsa_keygen_bits:2048', '-out', $key2) == 0 or die 'openssl genpkey';
-my $der2 = qx{openssl pkey -in '$key2' -pubout -outform DER};
-chmod 0600, $key2;
+my $txt2 = dkim_rsa_key($key2);
 if ($> == 0) {
 	my (undef, undef, $kuid, $kgid) = getpwnam($RUN_USER) or
 	    die $RUN_USER;
 	chown $kuid, $kgid, $key2 or die "chown $key2: $!";
 }
-my @parts2 = ('v=DKIM1; k=rsa; p=' . encode_base64($der2, '')) =~
-    /(.{1,250})/g;
 my $DNS = $T->start_dnsmasq('local=/example.test/',
-    'txt-record=sel._domainkey.example.test,' .
-    join(',', map { qq("$_") } @parts),
-    'txt-record=sel2._domainkey.example.test,' .
-    join(',', map { qq("$_") } @parts2),
+    "txt-record=sel._domainkey.example.test,$txt",
+    "txt-record=sel2._domainkey.example.test,$txt2",
     'txt-record=spf.example.test,"v=spf1 ip4:127.0.0.2 -all"');
 
-write_file($T->path('signing'), "*\@example.test\tk1\n");
-write_file($T->path('keytable'), "k1\texample.test:sel:$key\n");
-write_file($T->path('header_checks'),
+spew($T->path('signing'), "*\@example.test\tk1\n");
+spew($T->path('keytable'), "k1\texample.test:sel:$key\n");
+spew($T->path('header_checks'),
     "/^Subject:.*forbidden/\tREJECT 5.7.1 Postern refuses forbidden " .
     "subjects\n");
-write_file($T->path('logins'), "alice\@example.test\talice\n");
+spew($T->path('logins'), "alice\@example.test\talice\n");
 
 my $MPORT = free_port();
 my $CONF = $T->path('postern.conf');
@@ -139,7 +119,7 @@ my $CONF = $T->path('postern.conf');
 # test's postern.conf (FILE: $CONF, HEADER_CHECKS: header_checks)
 sub write_conf {
 	my ($filters, $file, $checks, @extra) = @_;
-	write_file($file // $CONF, join('', map { "$_\n" }
+	spew($file // $CONF, join('', map { "$_\n" }
 	    'myhostname = relay.example.test',
 	    'queue_directory = ' . $T->path('spool'),
 	    'mynetworks = 127.0.0.1/32',
@@ -268,7 +248,7 @@ my ($TAP, $SUBPORT, $TAPLOG) = (free_port(), free_port(),
     $T->path('tap.log'));
 my @SASL_OPTS;
 unless ($SASL_WHY) {
-	write_file($T->path('milter_tap.pl'), $TAP_SCRIPT);
+	spew($T->path('milter_tap.pl'), $TAP_SCRIPT);
 	$T->spawn('milter-tap', $^X, $T->path('milter_tap.pl'), $TAP, $MPORT,
 	    $TAPLOG);
 	poll_until(sub {
@@ -346,11 +326,9 @@ $m //= '';
 like($m, qr/^DKIM-Signature: .*d=example\.test/ms,
     '(a) DKIM-Signature by Postern');
 my $file = $T->path('signed.eml');
-write_file($file, $m);
-for my $v ([ 'Mail::DKIM', $^X, "$HELPERS/dkim_verify.pl" ],
-    [ 'dkimpy', $PYTHON, "$HELPERS/dkim_verify.py" ]) {
-	my ($name, @cmd) = @$v;
-	my $r = qx{'$cmd[0]' '$cmd[1]' --dns 127.0.0.1:$DNS '$file' 2>&1};
+spew($file, $m);
+for my $name ('Mail::DKIM', 'dkimpy') {
+	my (undef, $r) = dkim_verify($file, $DNS, $name);
 	like($r, qr/^pass d=example\.test s=sel/m, "(a) $name verifies")
 	    or diag $r;
 }
@@ -427,10 +405,8 @@ SKIP: {
 	like($m, qr/^DKIM-Signature: .*d=example\.test/ms,
 	    '(g) signed (authenticated, from outside mynetworks)');
 	$file = $T->path('auth-signed.eml');
-	write_file($file, $m);
-	my $r = qq{'$^X' '$HELPERS/dkim_verify.pl' --dns 127.0.0.1:$DNS} .
-	    qq{ '$file' 2>&1};
-	$r = qx{$r};
+	spew($file, $m);
+	my (undef, $r) = dkim_verify($file, $DNS, 'Mail::DKIM');
 	like($r, qr/^pass d=example\.test s=sel/m, '(g) Mail::DKIM verifies')
 	    or diag $r;
 
@@ -490,7 +466,7 @@ SKIP: {
 # --- (d) sender identity (MAIL binding), (f) the probe ---------------------
 
 my $msg = $T->path('probe.eml');
-write_file($msg, "From: <alice\@example.test>\nTo: bob\@example.net\n" .
+spew($msg, "From: <alice\@example.test>\nTo: bob\@example.net\n" .
     "Subject: probe\nAuthentication-Results: relay.example.test; " .
     "auth=pass\n\nbody\n");
 $out = qx{'$PROBE' -f bob\@example.test -r bob\@example.net -a PLAIN -u alice $MPORT '$msg' 2>&1};
@@ -562,13 +538,9 @@ SKIP: {
 	like($pm, qr/^DKIM-Signature: .*d=example\.test/ms,
 	    '(h) signed by postern-milter\'s dkim');
 	$file = $T->path('posternd-signed.eml');
-	write_file($file, $pm);
-	for my $v ([ 'Mail::DKIM', $^X, "$HELPERS/dkim_verify.pl" ],
-	    [ 'dkimpy', $PYTHON, "$HELPERS/dkim_verify.py" ]) {
-		my ($name, @cmd) = @$v;
-		my $vr = qq{'$cmd[0]' '$cmd[1]' --dns 127.0.0.1:$DNS} .
-		    qq{ '$file' 2>&1};
-		$vr = qx{$vr};
+	spew($file, $pm);
+	for my $name ('Mail::DKIM', 'dkimpy') {
+		my (undef, $vr) = dkim_verify($file, $DNS, $name);
 		like($vr, qr/^pass d=example\.test s=sel/m,
 		    "(h) $name verifies") or diag $vr;
 	}
@@ -612,7 +584,7 @@ my $NO_CHG = sprintf '0x%x', 0x1ff & ~0x10;	# all but change headers
 my $plain = "From: <alice\@example.test>\nTo: bob\@example.net\n" .
     "Subject: actions\n\nbody\nline two\n";
 my $plain_file = $T->path('plain.eml');
-write_file($plain_file, $plain);
+spew($plain_file, $plain);
 
 # (i) no "add headers": the test config's dkim_sign_failure_action is
 # the default, accept (config/schema.c): delivered unsigned, warned
@@ -643,7 +615,7 @@ like($out, qr/^modification insheader index=0 name=DKIM-Signature /m,
 # (i) no "change headers" and a forged Authentication-Results of our
 # authserv_id (relay.example.test): fail closed
 my $forged_file = $T->path('forged.eml');
-write_file($forged_file, "From: <alice\@example.test>\nTo: " .
+spew($forged_file, "From: <alice\@example.test>\nTo: " .
     "bob\@example.net\nSubject: forged\nAuthentication-Results: " .
     "relay.example.test; spf=pass (forged)\n\nbody\n");
 $mark = $T->log_mark;
@@ -668,7 +640,7 @@ my ($MPORT2, $SPORT) = (free_port(), free_port());
 my $CONF2 = $T->path('postern2.conf');
 my $SDIR = $T->path('standin');
 mkdir $SDIR or die "$SDIR: $!";
-write_file($T->path('header_checks2'),
+spew($T->path('header_checks2'),
     "/^Subject:.*prepend me/\tPREPEND X-Postern-Note: prepended\n");
 write_conf('sender, spf, regex, policy, dkim', $CONF2, 'header_checks2',
     'dkim_sign_failure_action = tempfail',
@@ -704,7 +676,7 @@ my $prep_file = $T->path('prepend.eml');
 my $prep = "From: <alice\@example.test>\nTo: bob\@example.net\n" .
     "Subject: prepend me\nMessage-ID: <prep\@client.example.test>\n\n" .
     "body\n";
-write_file($prep_file, $prep);
+spew($prep_file, $prep);
 my %ins;
 for my $v ([ 'none' ], [ 'Postfix', '-V', 'Postfix 3.7.11' ],
     [ 'other', '-V', 'Sendmail 8.17.1' ]) {
@@ -806,12 +778,10 @@ ok(!grep({ /Sanitizer|runtime error:/ } @probe_out),
 sub verified_selectors {
 	my ($msg, $name) = @_;
 	my $f = $T->path("$name.eml");
-	write_file($f, $msg);
+	spew($f, $msg);
 	my %got;
-	for my $v ([ 'Mail::DKIM', $^X, "$HELPERS/dkim_verify.pl" ],
-	    [ 'dkimpy', $PYTHON, "$HELPERS/dkim_verify.py" ]) {
-		my ($vname, @cmd) = @$v;
-		my $r = qx{'$cmd[0]' '$cmd[1]' --dns 127.0.0.1:$DNS '$f' 2>&1};
+	for my $vname ('Mail::DKIM', 'dkimpy') {
+		my (undef, $r) = dkim_verify($f, $DNS, $vname);
 		$got{$vname} = join ' ', sort map { "s=$_" }
 		    $r =~ /^pass d=example\.test s=(\S+)/mg;
 		diag "$vname: $r" unless $got{$vname};
@@ -844,11 +814,11 @@ $hr = $held->envelope('alice@example.test', 'bob@example.net')
 reply_is($hr, 250, undef, '(m) a session open before the reload: RCPT ok');
 
 # new rules and the rotation's overlap: old and new selector sign
-write_file($T->path('header_checks'), join '', map { "$_\n" }
+spew($T->path('header_checks'), join '', map { "$_\n" }
     "/^Subject:.*forbidden/\tREJECT 5.7.1 Postern refuses forbidden " .
     'subjects', $NEW_RULE =~ s/\n\z//r);
-write_file($T->path('signing'), "*\@example.test\tk1\n*\@example.test\tk2\n");
-write_file($T->path('keytable'), "k1\texample.test:sel:$key\n" .
+spew($T->path('signing'), "*\@example.test\tk1\n*\@example.test\tk2\n");
+spew($T->path('keytable'), "k1\texample.test:sel:$key\n" .
     "k2\texample.test:sel2:$key2\n");
 $mark = $T->log_mark;
 my $line = reload_milter(qr/$RELOADED|$FAILED/);
@@ -897,7 +867,7 @@ like($out, qr/<-  250 2\.0\.0 Ok: queued/, '(m) overlap: accepted')
 ($m) = $T->wait_sink(qr/rotation overlap/, 15);
 is(verified_selectors($m // '', 'overlap'), 's=sel s=sel2',
     '(m) overlap: signed with the old and the new selector, verified');
-write_file($T->path('signing'), "*\@example.test\tk2\n");
+spew($T->path('signing'), "*\@example.test\tk2\n");
 $line = reload_milter(qr/$RELOADED|$FAILED/);
 like($line // '', $RELOADED, '(m) second reload') or diag $T->log_tail(10);
 $out = swaks('alice@example.test', 'rotation done', '127.0.0.1');
@@ -915,15 +885,15 @@ my $good_checks = do {
 };
 my @broken = (
     [ 'an unknown parameter', sub {
-	write_file($CONF, $good_conf . "no_such_parameter = 1\n") },
+	spew($CONF, $good_conf . "no_such_parameter = 1\n") },
       qr/no_such_parameter/ ],
     [ "'milters' in the chain", sub {
 	write_conf('sender, spf, regex, milters, dkim', undef, undef,
 	    'smtpd_milters = inet:127.0.0.1:1') },
       qr/cannot run 'milters'/ ],
     [ 'a broken regex', sub {
-	write_file($CONF, $good_conf);
-	write_file($T->path('header_checks'),
+	spew($CONF, $good_conf);
+	spew($T->path('header_checks'),
 	    $good_checks . "/^Subject: (unclosed/\tREJECT 5.7.1 x\n") },
       qr/header_checks/ ],
 );
@@ -947,7 +917,7 @@ like($out, qr/<\*\* +550 5\.7\.1 Postern now refuses newly banned/,
     '(m) after the failed reloads the rules in force are unchanged')
     or diag $out;
 # repaired: a reload works again
-write_file($T->path('header_checks'), $good_checks);
+spew($T->path('header_checks'), $good_checks);
 $line = reload_milter(qr/$RELOADED|$FAILED/);
 like($line // '', $RELOADED, '(m) repaired: the reload works again')
     or diag $T->log_tail(10);

@@ -15,9 +15,11 @@
 # transaction and send_simple), smtp-sink (start_sink, sink_messages,
 # wait_sink, parse_dump), the spool (spool_files), the log (wait_status),
 # processes (wait_exit, run_child, wait_children), headers
-# (split_message, header_value), small checks (serves_ok, like_diag) and
-# the checks every file ends with (exit_ok, sanitizer_ok, finish_ok,
-# finish_all_ok).
+# (split_message, header_value), files (slurp, spew), DKIM keys
+# (dkim_rsa_key), the independent DKIM verifiers (dkim_verify,
+# dkim_verifiers_unusable), the OpenDKIM milter (start_opendkim), small
+# checks (serves_ok, like_diag) and the checks every file ends with
+# (exit_ok, sanitizer_ok, finish_ok, finish_all_ok).
 #
 # SPDX-License-Identifier: ISC
 
@@ -34,13 +36,15 @@ use File::Find ();
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use IO::Socket::IP;
+use MIME::Base64 qw(encode_base64);
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
 use Test::More ();
 
 our @EXPORT_OK = qw(free_port poll_until reply_is can_connect
     have_ipv6_loopback simple_message qid_of parse_dump split_message
-    header_value like_diag run_child wait_children);
+    header_value like_diag run_child wait_children slurp spew
+    dkim_verifiers_unusable dkim_verify dkim_rsa_key);
 
 # pid -> name of every process started by this module, for END
 my %children;
@@ -576,7 +580,7 @@ sub sink_messages {
 	$name //= 'smtp-sink';
 	my @f = sort { -M $b <=> -M $a || $a cmp $b }
 	    glob "$self->{dir}/$name/msg.*";
-	return map { _slurp($_) } @f;
+	return map { slurp($_) } @f;
 }
 
 # wait_sink(RE, TIMEOUT, NAME) - poll until a message of sink NAME
@@ -638,10 +642,10 @@ sub start_dnsmasq {
 	    '/usr/sbin/dnsmasq', '-k', '-C', $conf);
 	my $ok = poll_until(sub {
 		return 0 unless _alive($pid);
-		return _slurp("$d/dnsmasq.log") =~ /started/;
+		return slurp("$d/dnsmasq.log") =~ /started/;
 	}, 10);
-	croak "dnsmasq did not start: " . _slurp("$d/dnsmasq.out") .
-	    _slurp("$d/dnsmasq.log") unless $ok;
+	croak "dnsmasq did not start: " . slurp("$d/dnsmasq.out") .
+	    slurp("$d/dnsmasq.log") unless $ok;
 	return $port;
 }
 
@@ -652,7 +656,7 @@ sub maildir_messages {
 	$domain //= 'example.test';
 	my @f = sort { -M $b <=> -M $a || $a cmp $b }
 	    glob "$self->{dir}/mail/$domain/$user/new/*";
-	return map { _slurp($_) } @f;
+	return map { slurp($_) } @f;
 }
 
 # wait_maildir(USER, COUNT, TIMEOUT) - poll until USER has at least
@@ -856,13 +860,123 @@ sub finish_all_ok {
 # PosternTest->started - the environments that have started posternd
 sub started { return @started }
 
-sub _slurp {
+# --- files, DKIM keys and verifiers, OpenDKIM ---------------------------
+
+# slurp(FILE) - the whole content of FILE, '' when it cannot be read
+sub slurp {
 	my ($file) = @_;
 	open my $fh, '<', $file or return '';
 	local $/;
 	my $c = <$fh>;
 	close $fh;
 	return $c // '';
+}
+
+# spew(FILE, TEXT) - write TEXT to FILE as it is (bytes, no newline
+# translation), replacing what was there; dies on failure
+sub spew {
+	my ($file, $text) = @_;
+	open my $fh, '>:raw', $file or croak "$file: $!";
+	print $fh $text;
+	close $fh or croak "$file: $!";
+}
+
+my $HELPERS = abs_path(dirname(__FILE__) . '/../helpers');
+my $PYTHON = '/usr/bin/python3';
+
+# the independent DKIM verifiers of t/helpers: name => interpreter,
+# script; each prints "pass|fail|unsupported d=D s=S a=A" per signature
+my %DKIM_VERIFIERS = (
+	'Mail::DKIM' => [ $^X, "$HELPERS/dkim_verify.pl" ],
+	dkimpy => [ $PYTHON, "$HELPERS/dkim_verify.py" ],
+);
+
+# dkim_verifiers_unusable - why the DKIM verifiers cannot run here (a
+# string), or undef when both can: dkimpy needs python3-dkim and
+# python3-dnspython, Mail::DKIM libmail-dkim-perl
+sub dkim_verifiers_unusable {
+	return "$PYTHON with dkim and dns is needed"
+	    unless system($PYTHON, '-c', 'import dkim, dns.query') == 0;
+	return 'Mail::DKIM (libmail-dkim-perl) is needed'
+	    unless eval { require Mail::DKIM::Verifier; 1 };
+	return undef;
+}
+
+# dkim_verify(FILE, DNS_PORT, VERIFIER) - verify every DKIM-Signature of
+# the message in FILE with VERIFIER ('Mail::DKIM' or 'dkimpy'), the keys
+# looked up in the DNS server 127.0.0.1:DNS_PORT; returns (exit status,
+# output with stderr)
+sub dkim_verify {
+	my ($file, $dns, $verifier) = @_;
+	my $v = $DKIM_VERIFIERS{$verifier} or
+	    croak "dkim_verify: unknown verifier $verifier";
+	my $out = qx{'$v->[0]' '$v->[1]' --dns 127.0.0.1:$dns '$file' 2>&1};
+	return ($? >> 8, $out);
+}
+
+# dkim_rsa_key(FILE) - a new RSA-2048 private key in FILE (mode 0600);
+# returns its DKIM TXT record ("v=DKIM1; k=rsa; p=...") as the quoted
+# strings of at most 250 bytes, comma-separated, that dnsmasq's
+# txt-record wants
+sub dkim_rsa_key {
+	my ($key) = @_;
+	_run('openssl', 'genpkey', '-quiet', '-algorithm', 'RSA',
+	    '-pkeyopt', 'rsa_keygen_bits:2048', '-out', $key);
+	chmod 0600, $key;
+	my $der = qx{openssl pkey -in '$key' -pubout -outform DER};
+	croak "openssl pkey -pubout -in $key failed"
+	    if $? != 0 || !length $der;
+	my @parts = ('v=DKIM1; k=rsa; p=' . encode_base64($der, '')) =~
+	    /(.{1,250})/g;
+	return join(',', map { qq("$_") } @parts);
+}
+
+our $OPENDKIM = $ENV{OPENDKIM} // '/usr/sbin/opendkim';
+
+# start_opendkim(%opts) - the Debian OpenDKIM daemon as a signing milter,
+# in the foreground, as process NAME (stopped with stop(NAME), at
+# cleanup or in END; output in DIR/NAME.log). Options:
+#   name => NAME (default "opendkim"); its configuration is DIR/NAME.conf
+#   socket => 'inet' (default: 127.0.0.1, port(NAME)) or 'unix'
+#     (DIR/NAME.sock, mode 0777: UMask 000, for an unprivileged posternd)
+#   domain => the d= (default example.org), selector => the s= (default
+#   rsasel), key => the private key file (see dkim_rsa_key; required)
+# Dies when OpenDKIM refuses the configuration ("refuses its
+# configuration", with its output) or does not listen within 15 s (with
+# its log). Returns the milter's address as smtpd_milters writes it:
+# "inet:127.0.0.1:PORT" or "unix:PATH".
+sub start_opendkim {
+	my ($self, %o) = @_;
+	my $name = $o{name} // 'opendkim';
+	my $kind = $o{socket} // 'inet';
+	croak 'start_opendkim: key => FILE is required' unless $o{key};
+	my ($listen, $spec, $ready);
+	if ($kind eq 'inet') {
+		my $port = $self->port($name);
+		$listen = "inet:$port\@127.0.0.1";
+		$spec = "inet:127.0.0.1:$port";
+		$ready = sub { can_connect('127.0.0.1', $port) };
+	} elsif ($kind eq 'unix') {
+		my $sock = $self->path("$name.sock");
+		$listen = "local:$sock";
+		$spec = "unix:$sock";
+		$ready = sub { -S $sock };
+	} else {
+		croak "start_opendkim: socket $kind: not inet or unix";
+	}
+	my $conf = $self->path("$name.conf");
+	spew($conf, join("\n", 'Mode s', "Socket $listen",
+	    "KeyFile $o{key}", 'Selector ' . ($o{selector} // 'rsasel'),
+	    'Domain ' . ($o{domain} // 'example.org'),
+	    'RequireSafeKeys false', 'Background no', 'Syslog no',
+	    'UMask 000', ''));
+	my $out = qx{'$OPENDKIM' -x '$conf' -n 2>&1};
+	croak "opendkim refuses its configuration $conf: $out" if $? != 0;
+	my $pid = $self->spawn($name, $OPENDKIM, '-f', '-x', $conf);
+	poll_until(sub { _alive($pid) && $ready->() }, 15) or
+	    croak "opendkim $name does not listen on $spec: " .
+	    slurp($self->path("$name.log"));
+	return $spec;
 }
 
 # client(KIND, %opts) - a connected PosternTest::Client to a listener

@@ -38,6 +38,9 @@
 # Postfix then reports (and sends milters as {auth_authen}) the bare user
 # name, "alice": the realm is Postfix's myhostname, Cyrus's default.
 #
+# The helpers it shares with posternd's harness (free_port, can_connect,
+# slurp, spew, log_mark, log_tail, wait_for_log) are PosternTest's.
+#
 # SPDX-License-Identifier: ISC
 
 package PostfixTest;
@@ -47,9 +50,9 @@ use warnings;
 
 use Carp qw(croak);
 use File::Temp qw(tempdir);
-use IO::Socket::IP;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
+use PosternTest qw(free_port can_connect slurp spew);
 
 our $MASTER = $ENV{POSTFIX_MASTER} // '/usr/lib/postfix/sbin/master';
 our $POSTFIX = $ENV{POSTFIX_BIN} // '/usr/sbin/postfix';
@@ -160,16 +163,6 @@ sub sasl_unusable {
 	return undef;
 }
 
-# _free_port - a port of 127.0.0.1 nobody listens on right now
-sub _free_port {
-	my $s = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0,
-	    Proto => 'tcp', Listen => 1, ReuseAddr => 1)
-	    or croak "free port: $!";
-	my $p = $s->sockport;
-	close $s;
-	return $p;
-}
-
 # new(%opts) - write the instance's configuration; nothing runs yet.
 #   dir => DIR (default: a new temporary directory, removed at exit);
 #     the instance lives in DIR/postfix/
@@ -190,7 +183,7 @@ sub new {
 	chmod 0755, $top, $dir;
 	my $self = bless {
 		dir => $dir,
-		port => $o{port} // _free_port(),
+		port => $o{port} // free_port(),
 		sink_port => $o{sink_port},
 		main => $o{main} // {},
 		master_extra => $o{master_extra} // [],
@@ -250,8 +243,8 @@ sub write_config {
 		next unless defined $main{$k};
 		$text .= "$k = " . $self->_fill($main{$k}) . "\n";
 	}
-	_write("$d/etc/main.cf", $text);
-	_write("$d/etc/master.cf", $self->_fill($MASTER_CF) .
+	spew("$d/etc/main.cf", $text);
+	spew("$d/etc/master.cf", $self->_fill($MASTER_CF) .
 	    join('', map { "$_\n" } @{ $self->{master_extra} }));
 	$self->_write_sasl if $self->{sasl_users};
 }
@@ -276,27 +269,11 @@ sub _write_sasl {
 	my (undef, undef, $uid, $gid) = getpwnam('postfix');
 	chown $uid, $gid, $db if defined $uid;
 	chmod 0600, $db;
-	_write("$d/etc/sasl/smtpd.conf", join('', map { "$_\n" }
+	spew("$d/etc/sasl/smtpd.conf", join('', map { "$_\n" }
 	    'pwcheck_method: auxprop',
 	    'auxprop_plugin: sasldb',
 	    "sasldb_path: $db",
 	    'mech_list: PLAIN LOGIN'));
-}
-
-sub _write {
-	my ($file, $text) = @_;
-	open my $fh, '>', $file or croak "$file: $!";
-	print $fh $text;
-	close $fh or croak "$file: $!";
-}
-
-sub _slurp {
-	my ($file) = @_;
-	open my $fh, '<', $file or return '';
-	local $/;
-	my $t = <$fh>;
-	close $fh;
-	return $t;
 }
 
 # postfix(ARGS...) - run "postfix -c ETC ARGS"; returns (exit status,
@@ -341,18 +318,13 @@ sub start {
 			delete $self->{pid};
 			delete $running{"$self"};
 			croak "Postfix master exited ($?):\n" .
-			    _slurp($mout) . $self->log_tail(20);
+			    slurp($mout) . $self->log_tail(20);
 		}
-		my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1',
-		    PeerPort => $self->{port}, Proto => 'tcp', Timeout => 1);
-		if ($s) {
-			close $s;
-			last;
-		}
+		last if can_connect('127.0.0.1', $self->{port});
 		if (time > $deadline) {
 			$self->stop;
 			croak "Postfix smtpd not listening on port " .
-			    "$self->{port}:\n" . _slurp($mout) .
+			    "$self->{port}:\n" . slurp($mout) .
 			    $self->log_tail(20);
 		}
 		sleep 0.1;
@@ -404,31 +376,20 @@ sub stop {
 # log_lines(SINCE) - the lines of the instance's maillog from line SINCE
 sub log_lines {
 	my ($self, $since) = @_;
-	my @l = split /\n/, _slurp($self->log_file);
+	my @l = split /\n/, slurp($self->log_file);
 	return @l[($since // 0) .. $#l];
 }
 
-# log_mark - the number of log lines now, to pass as SINCE
-sub log_mark { return scalar(my @l = $_[0]->log_lines) }
-
-sub log_tail {
-	my ($self, $n) = @_;
-	my @l = $self->log_lines;
-	@l = @l[-$n .. -1] if @l > $n;
-	return join("\n", @l) . "\n";
-}
+# log_mark, log_tail(N) - PosternTest's, over this log_lines: the number
+# of log lines now (to pass as SINCE), the last N lines as one string
+sub log_mark { PosternTest::log_mark(@_) }
+sub log_tail { PosternTest::log_tail(@_) }
 
 # wait_for_log(RE, TIMEOUT, SINCE) - the first maillog line (from line
 # SINCE) matching RE, polling up to TIMEOUT (10) seconds; undef if none
 sub wait_for_log {
 	my ($self, $re, $timeout, $since) = @_;
-	my $deadline = time + ($timeout // 10);
-	for (;;) {
-		my ($l) = grep { $_ =~ $re } $self->log_lines($since);
-		return $l if defined $l;
-		return undef if time >= $deadline;
-		sleep 0.1;
-	}
+	return PosternTest::wait_for_log($self, $re, $timeout // 10, $since);
 }
 
 sub _stop_all {
