@@ -55,20 +55,12 @@ session_tx_free(struct session *s)
 {
 	struct transaction *tx = s->tx;
 	struct filter_call call;
-	const char *who;
 	size_t i;
 
 	if (tx == NULL)
 		return;
-	if (tx->chain.state != NULL) {
-		if (!tx->completed &&
-		    chain_has_stage(s->rt->chain, FILTER_STAGE_ABORT)) {
-			session_filter_call_init(s, &call,
-			    FILTER_STAGE_ABORT);
-			(void)chain_run(&tx->chain, &call, &who);
-		}
-		chain_tx_end(&tx->chain);
-	}
+	session_filter_call_init(s, &call, FILTER_STAGE_ABORT);
+	chain_tx_close(&tx->chain, tx->completed, &call);
 	spool_abort(&tx->spool);
 	smtp_data_deinit(&tx->data);
 	filter_edits_deinit(&tx->edits);

@@ -203,6 +203,18 @@ chain_tx_end(struct chain_tx *tx)
 	tx->state = NULL;
 }
 
+void
+chain_tx_close(struct chain_tx *tx, bool completed, struct filter_call *call)
+{
+	const char *who;
+
+	if (tx->state == NULL)
+		return;
+	if (!completed && chain_has_stage(tx->chain, FILTER_STAGE_ABORT))
+		(void)chain_run(tx, call, &who);
+	chain_tx_end(tx);
+}
+
 /* digits - skip 1 to 3 digits; NULL if there are none or more */
 static const char *
 digits(const char *p)

@@ -49,6 +49,13 @@ void	chain_tx_begin(struct chain_tx *, const struct chain *,
 	    const struct filter_conn *);
 /* chain_tx_end - tx_end of every filter; safe to call twice */
 void	chain_tx_end(struct chain_tx *);
+/*
+ * chain_tx_close - the end of a transaction's filter state: the ABORT
+ * stage first when the transaction did not complete (call: set up by the
+ * caller for FILTER_STAGE_ABORT), then chain_tx_end; safe to call twice
+ */
+void	chain_tx_close(struct chain_tx *, bool completed,
+	    struct filter_call *call);
 
 /*
  * chain_run - run call->stage through the filters in order. call->conn,

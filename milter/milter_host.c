@@ -223,19 +223,12 @@ mhost_tx_end(struct mconn *c)
 {
 	struct mtx *tx = c->tx;
 	struct filter_call call;
-	const char *who;
 	size_t i;
 
 	if (tx == NULL)
 		return;
-	if (tx->chain.state != NULL) {
-		if (!tx->completed &&
-		    chain_has_stage(c->rt->chain, FILTER_STAGE_ABORT)) {
-			mhost_call_init(c, &call, FILTER_STAGE_ABORT);
-			(void)chain_run(&tx->chain, &call, &who);
-		}
-		chain_tx_end(&tx->chain);
-	}
+	mhost_call_init(c, &call, FILTER_STAGE_ABORT);
+	chain_tx_close(&tx->chain, tx->completed, &call);
 	for (i = 0; i < tx->nrcpts; i++) {
 		free(tx->rcpts[i].address);
 		free(tx->rcpts[i].orcpt);
