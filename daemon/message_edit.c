@@ -121,6 +121,23 @@ header_field_value(const struct header_field *f, struct buf *out)
 	return buf_cstr(out);
 }
 
+const char *
+header_field_raw_value(const struct header_field *f, struct buf *out)
+{
+	const char *colon = strchr(f->raw, ':');
+	size_t n;
+
+	buf_reset(out);
+	if (colon != NULL) {
+		colon++;
+		n = strlen(colon);
+		if (n >= 2 && colon[n - 2] == '\r' && colon[n - 1] == '\n')
+			n -= 2;
+		buf_append(out, colon, n);
+	}
+	return buf_cstr(out);
+}
+
 /* lines_fit - no line longer than RFC 5322 2.1.1's 998 characters */
 static bool
 lines_fit(const char *field)

@@ -45,6 +45,13 @@ void	header_list_format(const struct header_list *, struct buf *out);
  * (reset first). Returns buf_cstr(out).
  */
 const char *header_field_value(const struct header_field *, struct buf *out);
+/*
+ * header_field_raw_value - everything after the colon as received (the
+ * leading space too, folding kept), no final CRLF; into out (reset
+ * first). Returns buf_cstr(out). What a milter gets with HDR_LEADSPC.
+ */
+const char *header_field_raw_value(const struct header_field *,
+	    struct buf *out);
 
 /* the envelope a filter may change */
 struct edit_envelope {

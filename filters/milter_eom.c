@@ -27,22 +27,6 @@
 #include "milter-private.h"
 #include "xmalloc.h"
 
-/* header_raw_value - what follows the colon, without the final CRLF */
-static char *
-header_raw_value(const struct header_field *f)
-{
-	const char *colon = strchr(f->raw, ':');
-	size_t n;
-
-	if (colon == NULL)
-		return xstrdup("");
-	colon++;
-	n = strlen(colon);
-	if (n >= 2 && colon[n - 2] == '\r' && colon[n - 1] == '\n')
-		n -= 2;
-	return xstrndup(colon, n);
-}
-
 /* the message as one milter is to see it at end of message */
 struct eom_view {
 	const struct header_list *headers;	/* borrowed */
@@ -83,22 +67,22 @@ send_content(const struct milters *in, struct milter_conn *m,
     struct milter_edit_map *map, struct milter_answer *a, char *cmd_r,
     const char **error_r)
 {
-	struct buf out;
+	struct buf out, value;
 	enum milter_result res = MILTER_RES_CONTINUE;
 	bool leadspc = (m->neg.protocol & MILTER_P_HDR_LEADSPC) != 0;
 	bool skip = false;
-	char chunk[MILTER_CHUNK_SIZE], *v;
+	char chunk[MILTER_CHUNK_SIZE];
 	const char *data;
 	size_t i, off, got;
 
 	buf_init(&out, 0);
+	buf_init(&value, 0);
 	*cmd_r = MILTER_CMD_HEADER;
 	for (i = 0; i < view->headers->n &&
 	    milter_neg_sends(&m->neg, MILTER_CMD_HEADER); i++) {
-		v = header_raw_value(&view->headers->fields[i]);
 		(void)milter_pkt_header(&out, view->headers->fields[i].name,
-		    v, leadspc, error_r);
-		free(v);
+		    header_field_raw_value(&view->headers->fields[i], &value),
+		    leadspc, error_r);
 		if (!milter_neg_expects_reply(&m->neg, MILTER_CMD_HEADER)) {
 			if ((res = flush(m, &out, MILTER_CMD_HEADER, a,
 			    error_r)) != MILTER_RES_CONTINUE)
@@ -171,6 +155,7 @@ send_content(const struct milters *in, struct milter_conn *m,
 	    m->spec->content_timeout * 1000, map, a, error_r);
 out:
 	buf_deinit(&out);
+	buf_deinit(&value);
 	return res;
 }
 

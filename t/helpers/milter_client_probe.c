@@ -439,35 +439,19 @@ out:
 	return rc;
 }
 
-/* header_raw_value - what follows the colon, without the final CRLF */
-static char *
-header_raw_value(const struct header_field *f)
-{
-	const char *colon = strchr(f->raw, ':');
-	size_t n;
-
-	if (colon == NULL)
-		return xstrdup("");
-	colon++;
-	n = strlen(colon);
-	if (n >= 2 && colon[n - 2] == '\r' && colon[n - 1] == '\n')
-		n -= 2;
-	return xstrndup(colon, n);
-}
-
 /* message - every stage after negotiation; AWAIT_DONE when decided */
 static enum await
 message(struct probe *p, const char *sender, char **rcpts, size_t nrcpts,
     const struct header_list *hl, const char *body, size_t body_len)
 {
-	struct buf pkt;
+	struct buf pkt, value;
 	const char *err, *at;
 	enum await a;
 	size_t i, off, n;
-	char *v;
 	bool leadspc = (p->neg.protocol & MILTER_P_HDR_LEADSPC) != 0;
 
 	buf_init(&pkt, 0);
+	buf_init(&value, 0);
 	milter_pkt_connect(&pkt, "client.example", '4', 40000, "127.0.0.1",
 	    &err);
 	if ((a = step(p, MILTER_MACROS_CONNECT, 'C', &pkt)) != AWAIT_CONTINUE)
@@ -494,9 +478,9 @@ message(struct probe *p, const char *sender, char **rcpts, size_t nrcpts,
 	for (i = 0; i < hl->n; i++) {
 		if (!milter_neg_sends(&p->neg, 'L'))
 			break;
-		v = header_raw_value(&hl->fields[i]);
-		milter_pkt_header(&pkt, hl->fields[i].name, v, leadspc, &err);
-		free(v);
+		milter_pkt_header(&pkt, hl->fields[i].name,
+		    header_field_raw_value(&hl->fields[i], &value), leadspc,
+		    &err);
 		if (send_all(p, "header", &pkt) == -1) {
 			a = AWAIT_ERROR;
 			goto out;
@@ -536,6 +520,7 @@ message(struct probe *p, const char *sender, char **rcpts, size_t nrcpts,
 		a = AWAIT_ERROR, fail("eom", "skip at end of message");
 out:
 	buf_deinit(&pkt);
+	buf_deinit(&value);
 	return a;
 }
 

@@ -134,6 +134,8 @@ test_parse_many(void)
 	is_int(bad_names, 0, "500 fields: names in order");
 	is_str(header_field_value(&hl.fields[7], &v), "value 7\r\n\tfold 7",
 	    "500 fields: folded value");
+	is_str(header_field_raw_value(&hl.fields[7], &v),
+	    " value 7\r\n\tfold 7", "500 fields: raw value keeps the space");
 	buf_init(&out, 0);
 	header_list_format(&hl, &out);
 	ok(out.len == in.len && memcmp(out.data, in.data, in.len) == 0,
