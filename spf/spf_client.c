@@ -10,7 +10,12 @@
  * A helper that dies, hangs past the deadline, or answers garbage is
  * killed (SIGKILL) and reaped at once, and started again on the next
  * check that picks its slot; that one check is answered temperror (RFC
- * 7208 2.6.6: the check could not be completed). The helpers are
+ * 7208 2.6.6: the check could not be completed). Except once: a helper
+ * that has answered before and is gone before answering this check
+ * (killed or crashed between checks: its death may show only after our
+ * request went out) is replaced and the check asked again of the new
+ * one; a check is a pure question, and a request that kills helpers
+ * costs one more. The helpers are
  * started with fork+execv from a threaded process, so the child calls
  * only async-signal-safe functions before execv.
  *
@@ -48,6 +53,7 @@ struct spf_helper {
 	pid_t	 pid;		/* 0: not running */
 	int	 fd;		/* owned: our end of its socket, or -1 */
 	bool	 busy;		/* a check owns this slot */
+	bool	 served;	/* it has answered a check */
 };
 
 struct spf_pool {
@@ -188,6 +194,7 @@ helper_start(struct spf_pool *pool, struct spf_helper *h,
 	close(sv[1]);
 	h->pid = pid;
 	h->fd = sv[0];
+	h->served = false;
 	return 0;
 }
 
@@ -236,32 +243,33 @@ died_idle(int fd)
 }
 
 /*
- * helper_ask - one request/answer with h: 0, or with *error_r -1 (the
- * helper failed), -2 (the request cannot be sent; the helper is fine),
- * -3 (the helper was gone before it got the request)
+ * helper_ask - one request/answer with h, answered by deadline: 0, or
+ * with *error_r -1 (the helper failed), -2 (the request cannot be sent;
+ * the helper is fine), -3 (a helper that had served before was gone
+ * before it answered)
  */
 static int
 helper_ask(struct spf_pool *pool, struct spf_helper *h, unsigned long id,
-    const struct spf_query *q, struct spf_answer *a, const char **error_r)
+    int64_t deadline, const struct spf_query *q, struct spf_answer *a,
+    const char **error_r)
 {
 	const char *f[SPF_PROTO_REQ_FIELDS];
 	char idbuf[32], tbuf[32];
 	struct buf b;
-	int64_t deadline;
-	int rc = -1, budget;
+	int64_t budget;
+	int rc = -1;
 
-	deadline = clock_ms() + pool->timeout_ms;
 	/*
 	 * The helper gets a little less time than we wait, so that a slow
 	 * DNS answer comes back as its own temperror, with the reason,
 	 * rather than as a killed helper.
 	 */
-	budget = pool->timeout_ms - (pool->timeout_ms / 10 > 50 ?
+	budget = deadline - clock_ms() - (pool->timeout_ms / 10 > 50 ?
 	    pool->timeout_ms / 10 : 50);
 	if (budget < 1)
 		budget = 1;
 	snprintf(idbuf, sizeof(idbuf), "%lu", id);
-	snprintf(tbuf, sizeof(tbuf), "%d", budget);
+	snprintf(tbuf, sizeof(tbuf), "%lld", (long long)budget);
 	f[SPF_REQ_ID] = idbuf;
 	f[SPF_REQ_CLIENT_IP] = q->client_addr;
 	f[SPF_REQ_HELO] = q->helo;
@@ -276,10 +284,6 @@ helper_ask(struct spf_pool *pool, struct spf_helper *h, unsigned long id,
 		goto out;
 	}
 	if (died_idle(h->fd)) {
-		/*
-		 * a write could still succeed into the socket buffer and the
-		 * death show only as EOF, like a crash caused by this check
-		 */
 		*error_r = "helper exited while idle";
 		rc = -3;
 		goto out;
@@ -291,16 +295,22 @@ helper_ask(struct spf_pool *pool, struct spf_helper *h, unsigned long id,
 	}
 	rc = spf_proto_read(h->fd, &b, deadline, error_r);
 	if (rc == 0) {
-		*error_r = "helper exited";
-		rc = -1;
+		/*
+		 * SIGKILL closes a helper's socket only when its last thread
+		 * (libunbound's) is gone, so a death between checks can show
+		 * here, after the write, as well as in died_idle
+		 */
+		*error_r = "helper exited before answering";
+		rc = h->served ? -3 : -1;
 	}
-	if (rc == -1)
+	if (rc < 0)
 		goto out;
 	if (parse_answer(&b, id, a) == -1) {
 		*error_r = "garbled answer";
 		rc = -1;
 		goto out;
 	}
+	h->served = true;
 	rc = 0;
 out:
 	buf_deinit(&b);
@@ -314,6 +324,7 @@ spf_pool_check(struct spf_pool *pool, const struct spf_query *q,
 	struct spf_helper *h = NULL;
 	const char *err = NULL;
 	unsigned long id;
+	int64_t deadline;
 	unsigned i;
 	int rc;
 
@@ -337,20 +348,21 @@ spf_pool_check(struct spf_pool *pool, const struct spf_query *q,
 	h->busy = true;
 	id = ++pool->seq;
 	pthread_mutex_unlock(&pool->lock);
+	deadline = clock_ms() + pool->timeout_ms;
 
 	if (h->pid == 0 && helper_start(pool, h, &err) == -1)
 		rc = -1;
 	else
-		rc = helper_ask(pool, h, id, q, a, &err);
+		rc = helper_ask(pool, h, id, deadline, q, a, &err);
 	if (rc == -3) {
-		/* one retry with a new helper: the old one died idle */
+		/* once more, with a new helper, within the same deadline */
 		log_warnx("spf: helper %ld: %s, restarting it", (long)h->pid,
 		    err);
 		helper_stop(h);
 		if (helper_start(pool, h, &err) == -1)
 			rc = -1;
 		else
-			rc = helper_ask(pool, h, id, q, a, &err);
+			rc = helper_ask(pool, h, id, deadline, q, a, &err);
 	}
 	if (rc != 0) {
 		memset(a, 0, sizeof(*a));

@@ -102,6 +102,9 @@ read_full(int fd, void *dst, size_t n, int64_t deadline_ms,
 		r = read(fd, (char *)dst + got, n - got);
 		if (r == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
+		/* a peer that closed with our request unread: gone, as EOF */
+		if (r == -1 && errno == ECONNRESET && got == 0)
+			r = 0;
 		if (r == -1) {
 			*error_r = "read error";
 			return -1;

@@ -57,9 +57,9 @@ int	spf_proto_split(const char *payload, size_t len, const char **fields,
 /*
  * spf_proto_read - read one message's payload from fd into b (reset
  * first), waiting at most until deadline_ms (clock_ms() clock; -1:
- * forever). Returns 1, 0 at EOF before the first byte, or -1 with
- * *error_r (static text) on a read error, timeout, short or oversized
- * message.
+ * forever). Returns 1, 0 at EOF (or a reset connection) before the
+ * first byte, or -1 with *error_r (static text) on a read error,
+ * timeout, short or oversized message.
  */
 int	spf_proto_read(int fd, struct buf *b, int64_t deadline_ms,
 	    const char **error_r);

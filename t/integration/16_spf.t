@@ -388,7 +388,8 @@ restart();
 	# the first check after the kill may meet a dead helper
 	my ($r) = send_msg('a@pass.test', 'spf-after-kill');
 	reply_is($r, 250, '2.0.0',
-	    'robustness: a message after the kill is accepted');
+	    'robustness: a message after the kill is accepted')
+	    or diag($t->log_tail(15));
 	spf_headers_ok('spf-after-kill', 'pass', 'mailfrom', 'a@pass.test',
 	    'mailfrom', 'a@pass.test', $HELO);
 	reply_is(mail_reply('a@fail.test'), 550, '5.7.23',

@@ -4,8 +4,9 @@
  * loopback port serving SPF records for every result, the HELO and
  * null-sender identities, IPv6, a zone whose server is down, and a zone
  * whose server never answers (a UDP socket nobody reads). Then the
- * helper's failure modes (killed mid-check, exits, hangs, garbage), many
- * threads at once, and no zombie or descriptor left after spf_pool_free.
+ * helper's failure modes (killed mid-check, exits, hangs, garbage, gone
+ * after the request), many threads at once, and no zombie or descriptor
+ * left after spf_pool_free.
  * Also spf_received_value and spf_result_name.
  *
  * The helper is $POSTERN_BUILD/postern-spf (default: ./postern-spf).
@@ -162,6 +163,25 @@ static const char zone[] =
     "txt-record=slowinc.example.test,"
     "\"v=spf1 include:z.slow.test -all\"\n"
     "server=/broken.test/127.0.0.1#1\n";
+
+/*
+ * A stand-in postern-spf: answers its first request "pass" and exits on
+ * reading the second, unanswered.
+ */
+#define ONCE_HELPER \
+    "#!/usr/bin/perl\n" \
+    "for my $n (1, 2) {\n" \
+    "  sysread(STDIN, my $h, 4) == 4 or exit 0;\n" \
+    "  my $len = unpack('N', $h);\n" \
+    "  my $p = '';\n" \
+    "  while (length $p < $len) {\n" \
+    "    sysread(STDIN, $p, $len - length $p, length $p) or exit 0;\n" \
+    "  }\n" \
+    "  exit 0 if $n == 2;\n" \
+    "  my ($id) = split /\\0/, $p;\n" \
+    "  my $a = join '', map { \"$_\\0\" } $id, 2, 'x.test', '', 'once';\n" \
+    "  syswrite(STDOUT, pack('N', length $a) . $a);\n" \
+    "}\n"
 
 static char helper[512];
 static char resolver[64];
@@ -371,7 +391,7 @@ int
 main(void)
 {
 	char dir[] = "/tmp/test_spf_client.XXXXXX";
-	char script[3][160], extra[4096], *rv, *err = NULL;
+	char script[4][160], extra[4096], *rv, *err = NULL;
 	struct spf_pool *pool;
 	struct spf_answer a;
 	struct worker w[8];
@@ -382,7 +402,7 @@ main(void)
 	FILE *f;
 	size_t i;
 	int port, silent, silent_port, fds0, wrong, n;
-	pid_t pid = 0;
+	pid_t pid = 0, pid2 = 0;
 
 	log_init("test_spf_client", false);
 	build = getenv("POSTERN_BUILD") != NULL ? getenv("POSTERN_BUILD") :
@@ -507,8 +527,9 @@ main(void)
 	is_int(n, 1, "the helper answered itself, it was not killed");
 
 	/*
-	 * a helper killed with SIGKILL in the middle of a check (another
-	 * name: libunbound remembers the failure of the first one)
+	 * a helper that had served, killed with SIGKILL in the middle of a
+	 * check (another name: libunbound remembers the failure of the
+	 * first one): a new helper is asked, within the same deadline
 	 */
 	slow.pool = pool;
 	slow.sender = "a@z2.slow.test";
@@ -519,13 +540,17 @@ main(void)
 	    "killed helper %ld mid-check", (long)pid);
 	pthread_join(th[0], NULL);
 	is_str(spf_result_name(slow.a.result), "temperror",
-	    "killed helper: its check answered temperror");
-	ok(slow.took < 1500, "killed helper: answered at once (%lld ms)",
+	    "killed helper: the check asked again still meets the silent "
+	    "server");
+	ok(slow.took < 2500 + 300, "killed helper: answered within the "
+	    "check's one deadline (%lld ms, timeout 2500)",
 	    (long long)slow.took);
-	ok(strstr(slow.a.comment, "helper") != NULL,
-	    "killed helper: comment \"%s\"", slow.a.comment);
-	is_int(children("postern-spf", NULL), 0,
-	    "killed helper: reaped, no zombie");
+	ok(strstr(slow.a.comment, "timeout") != NULL,
+	    "killed helper: the new helper's own answer \"%s\"",
+	    slow.a.comment);
+	n = children("postern-spf", &pid2);
+	ok(n == 1 && pid2 != pid,
+	    "killed helper: reaped, no zombie, one new helper (%d)", n);
 	check(pool, &cases[0], &a);
 	is_str(spf_result_name(a.result), "pass",
 	    "the next check still works");
@@ -598,11 +623,35 @@ main(void)
 			    "%s: killed and reaped", what[i]);
 		}
 	}
+
+	/*
+	 * a helper that answers its first check and dies on reading the
+	 * next: death after the request went out, as when a helper killed
+	 * between checks still has a thread exiting. Each such check is
+	 * asked again of a new helper, never answered temperror.
+	 */
+	snprintf(script[3], sizeof(script[3]), "%s/once.pl", dir);
+	if ((f = fopen(script[3], "w")) == NULL)
+		return 1;
+	fputs(ONCE_HELPER, f);
+	fclose(f);
+	chmod(script[3], 0755);
+	pool = pool_with(script[3], 1, 2000);
+	for (i = 0; i < 3; i++) {
+		check(pool, &cases[0], &a);
+		is_str(spf_result_name(a.result), "pass",
+		    "helper gone after the request, check %zu: asked again",
+		    i + 1);
+		is_str(a.comment, "once", "check %zu: answered by the "
+		    "stand-in", i + 1);
+	}
+	spf_pool_free(&pool);
+	is_int(children("perl", NULL), 0, "stand-in helpers reaped");
 	is_int(open_fds(), fds0, "no descriptor leaked at the end");
 
 	close(silent);
 	testproc_kill_all();
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		unlink(script[i]);
 	testproc_dnsmasq_remove(dir);
 	return done_testing();
