@@ -36,8 +36,13 @@
 #include "schema.h"
 #include "xmalloc.h"
 
-/* the last config_load error, per thread (see config.h) */
+/*
+ * the last config_load error, per thread (see config.h); the key's
+ * destructor frees it when a thread that loaded a configuration exits
+ */
 static __thread char *config_error;
+static pthread_key_t config_error_key;
+static pthread_once_t config_error_once = PTHREAD_ONCE_INIT;
 
 static pthread_mutex_t config_current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct config *config_current_cfg;	/* one reference */
@@ -117,6 +122,23 @@ config_lookup(void *ctx, const char *name)
 	return NULL;
 }
 
+static void
+config_error_key_create(void)
+{
+	if (pthread_key_create(&config_error_key, free) != 0)
+		fatalx("config: pthread_key_create failed");
+}
+
+/* config_error_set - the thread's last error is now err (owned) */
+static void
+config_error_set(char *err)
+{
+	(void)pthread_once(&config_error_once, config_error_key_create);
+	free(config_error);
+	config_error = err;
+	(void)pthread_setspecific(config_error_key, err);
+}
+
 /* config_fail - set config_error to "path[:line]: fmt..." */
 static void config_fail(const char *, int, const char *, ...)
     __attribute__((format(printf, 3, 4)));
@@ -130,11 +152,10 @@ config_fail(const char *path, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	free(config_error);
 	if (line > 0)
-		config_error = xasprintf("%s:%d: %s", path, line, msg);
+		config_error_set(xasprintf("%s:%d: %s", path, line, msg));
 	else
-		config_error = xasprintf("%s: %s", path, msg);
+		config_error_set(xasprintf("%s: %s", path, msg));
 	free(msg);
 }
 
@@ -258,8 +279,7 @@ config_load(const char *path, const char **error_r)
 
 	memset(&ld, 0, sizeof(ld));
 	if (cf_parse_file(path, &cf, &err) == -1) {
-		free(config_error);
-		config_error = err;
+		config_error_set(err);
 		goto fail;
 	}
 	if (config_check_names(cf) == -1)

@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -912,6 +913,45 @@ test_refcount(void)
 	ok(1, "config_unref(NULL) is harmless");
 }
 
+/* error_thread - a thread whose config_load fails, then exits */
+static void *
+error_thread(void *arg)
+{
+	const char **err_r = arg;
+	struct config *cfg;
+
+	cfg = load_text("myhostname = a.test\nno_such_parameter = 1\n",
+	    err_r);
+	return cfg;
+}
+
+/*
+ * A thread's last error belongs to the thread: another thread's load
+ * does not overwrite it, and it is freed when the thread exits (the
+ * sanitizer build's leak check fails this test otherwise).
+ */
+static void
+test_thread_error(void)
+{
+	const char *err = NULL, *terr = NULL;
+	struct config *cfg;
+	pthread_t th;
+	void *ret = NULL;
+
+	cfg = load_text("message_size_limit = lots\n", &err);
+	ok(cfg == NULL && err != NULL && strstr(err, "message_size_limit"),
+	    "thread error: this thread's error (%s)", err ? err : "-");
+	if (pthread_create(&th, NULL, error_thread, &terr) != 0) {
+		ok(0, "thread error: pthread_create");
+		return;
+	}
+	pthread_join(th, &ret);
+	ok(ret == NULL && terr != NULL,
+	    "thread error: the thread's load failed");
+	ok(err != NULL && strstr(err, "message_size_limit") != NULL,
+	    "thread error: ours is still ours (%s)", err ? err : "-");
+}
+
 static void
 cleanup(void)
 {
@@ -941,6 +981,7 @@ main(void)
 	test_print();
 	test_schema();
 	test_refcount();
+	test_thread_error();
 	cleanup();
 	return done_testing();
 }
