@@ -546,11 +546,12 @@ main(void)
 	    "check's one deadline (%lld ms, timeout 2500)",
 	    (long long)slow.took);
 	ok(strstr(slow.a.comment, "timeout") != NULL,
-	    "killed helper: the new helper's own answer \"%s\"",
+	    "killed helper: the comment says why \"%s\"",
 	    slow.a.comment);
+	/* the new helper is gone too if it answered later than we waited */
 	n = children("postern-spf", &pid2);
-	ok(n == 1 && pid2 != pid,
-	    "killed helper: reaped, no zombie, one new helper (%d)", n);
+	ok(n <= 1 && (n == 0 || pid2 != pid),
+	    "killed helper: reaped, no zombie (%d helper running)", n);
 	check(pool, &cases[0], &a);
 	is_str(spf_result_name(a.result), "pass",
 	    "the next check still works");
