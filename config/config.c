@@ -44,6 +44,9 @@ static __thread char *config_error;
 static pthread_key_t config_error_key;
 static pthread_once_t config_error_once = PTHREAD_ONCE_INIT;
 
+/* configurations loaded so far: the next one's generation */
+static unsigned long config_generations;
+
 static pthread_mutex_t config_current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct config *config_current_cfg;	/* one reference */
 
@@ -307,6 +310,8 @@ config_load(const char *path, const char **error_r)
 		goto fail;
 	cfg->path = xstrdup(path);
 	cfg->refcount = 1;
+	cfg->generation = __atomic_add_fetch(&config_generations, 1,
+	    __ATOMIC_RELAXED);
 	cf_file_free(&cf);
 	free(ld.def_myhostname);
 	free(ld.def_mydomain);

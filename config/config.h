@@ -45,6 +45,8 @@ struct nexthop {
 
 struct config {
 	int	 refcount;	/* atomic; see config_ref */
+	unsigned long generation;	/* which load made it: unique in
+					   the process, unlike its address */
 	char	*path;		/* owned; the file it came from */
 
 	/* identity and routing */

@@ -199,7 +199,7 @@ policy_server_msg_matches(const struct policy_server_msg *m,
 	char *key;
 	bool same;
 
-	if (m->key == NULL || m->cfg != cfg)
+	if (m->key == NULL || m->cfg_generation != cfg->generation)
 		return false;
 	if ((key = policy_server_msg_key(req)) == NULL)
 		return false;
@@ -596,7 +596,7 @@ policy_server_answer(const struct policy_chain *pc,
 	if (!reuse && msg != NULL && p.mail &&
 	    (fresh.key = policy_server_msg_key(req)) != NULL) {
 		policy_server_msg_deinit(msg);
-		fresh.cfg = cfg;
+		fresh.cfg_generation = cfg->generation;
 		*msg = fresh;
 	} else if (!reuse)
 		policy_server_msg_deinit(&fresh);

@@ -56,8 +56,8 @@ struct policy_server_outcome {
 struct policy_server_msg {
 	char	*key;			/* owned: policy_server_msg_key(),
 					   NULL: empty */
-	const struct config *cfg;	/* borrowed, only compared: the
-					   configuration it was made with */
+	unsigned long cfg_generation;	/* the configuration it was
+					   made with */
 	struct policy_server_outcome pre;	/* connect, helo, mail */
 	struct policy_server_outcome pre_hold;	/* a HOLD among them */
 	struct policy_server_outcome eom;	/* end of message */

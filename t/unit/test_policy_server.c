@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -720,6 +721,7 @@ test_msg_reuse(void)
 	char *err = NULL, *got;
 	bool reused;
 	size_t i, used;
+	uintptr_t old_cfg = 0;
 
 	if (cfg == NULL || cfg2 == NULL || (pc = policy_chain_new(cfg,
 	    &err)) == NULL) {
@@ -740,7 +742,7 @@ test_msg_reuse(void)
 		    "msg reuse: %s: reused", msg_steps[i].name);
 		free(got);
 	}
-	ok(msg.key != NULL && msg.cfg == cfg,
+	ok(msg.key != NULL && msg.cfg_generation == cfg->generation,
 	    "msg reuse: the last message is kept");
 
 	/* a configuration reloaded: the kept outcome does not apply */
@@ -751,8 +753,19 @@ test_msg_reuse(void)
 		    "x@example.com"), true, 0, NULL, &msg, NULL));
 		ok(policy_server_msg_matches(&msg, cfg, &r.req),
 		    "msg reuse: matches under its configuration");
+		old_cfg = (uintptr_t)cfg;
 		ok(!policy_server_msg_matches(&msg, cfg2, &r.req),
 		    "msg reuse: not under another configuration");
+		/*
+		 * nor under one loaded after a reload freed another, maybe
+		 * at the same address
+		 */
+		config_unref(&cfg);
+		cfg = load_conf();
+		ok(cfg != NULL && !policy_server_msg_matches(&msg, cfg,
+		    &r.req), "msg reuse: not under a configuration loaded "
+		    "after its own was freed (%s address)",
+		    (uintptr_t)cfg == old_cfg ? "the same" : "another");
 		policy_server_request_deinit(&r);
 	} else
 		ok(0, "msg reuse: request parses: %s", error);
