@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "message_edit.h"
+#include "smtp_parser.h"
 #include "xmalloc.h"
 
 static bool
@@ -269,12 +270,99 @@ strip_brackets(const char *v)
 	return xstrdup(v);
 }
 
+/*
+ * edit_params - the ESMTP parameters of a CHANGE_FROM or ADD_RCPT parsed
+ * as those of a MAIL or RCPT command (the same checks: known names,
+ * NOTIFY's words, xtext) into cmd; -1 when they would not pass there.
+ * A fixed address stands in for the edit's, checked on its own.
+ */
+static int
+edit_params(const struct filter_edit *e, struct smtp_command *cmd)
+{
+	const char *err;
+	char *line;
+	int rc;
+
+	line = xasprintf("%s:<params@edit.invalid> %s",
+	    e->kind == FILTER_EDIT_CHANGE_FROM ? "MAIL FROM" : "RCPT TO",
+	    e->args);
+	rc = smtp_parse_command(line, strlen(line), cmd, &err);
+	free(line);
+	return rc;
+}
+
+/* sender_params - RET= and ENVID= of a CHANGE_FROM into env */
+static void
+sender_params(struct edit_envelope *env, const struct smtp_command *cmd)
+{
+	if (cmd->ret != SMTP_RET_NONE) {
+		free(env->ret);
+		env->ret = xstrdup(cmd->ret == SMTP_RET_FULL ? "FULL" : "HDRS");
+	}
+	if (cmd->envid_decoded != NULL) {
+		free(env->envid);
+		env->envid = xstrdup(cmd->envid_decoded);
+	}
+}
+
+/* add_rcpt - append addr (taken over) with the parameters in cmd */
+static void
+add_rcpt(struct edit_envelope *env, char *addr,
+    const struct smtp_command *cmd)
+{
+	struct edit_dsn *d;
+
+	/* the recipients before the first with parameters have none */
+	if (cmd != NULL && env->dsn == NULL)
+		env->dsn = xcalloc(env->nrcpts + 1, sizeof(*env->dsn));
+	else if (env->dsn != NULL)
+		env->dsn = xreallocarray(env->dsn, env->nrcpts + 1,
+		    sizeof(*env->dsn));
+	env->rcpts = xreallocarray(env->rcpts, env->nrcpts + 1,
+	    sizeof(*env->rcpts));
+	env->rcpts[env->nrcpts] = addr;
+	if (env->dsn != NULL) {
+		d = &env->dsn[env->nrcpts];
+		memset(d, 0, sizeof(*d));
+		if (cmd != NULL) {
+			d->given = true;
+			d->notify = cmd->notify;
+			d->orcpt = smtp_orcpt_decoded(cmd);
+		}
+	}
+	env->nrcpts++;
+}
+
+/* delete_rcpt - the first recipient that is addr, if any */
+static void
+delete_rcpt(struct edit_envelope *env, const char *addr)
+{
+	size_t i, rest;
+
+	for (i = 0; i < env->nrcpts; i++) {
+		if (!same_address(env->rcpts[i], addr))
+			continue;
+		rest = env->nrcpts - i - 1;
+		free(env->rcpts[i]);
+		memmove(&env->rcpts[i], &env->rcpts[i + 1],
+		    rest * sizeof(*env->rcpts));
+		if (env->dsn != NULL) {
+			free(env->dsn[i].orcpt);
+			memmove(&env->dsn[i], &env->dsn[i + 1],
+			    rest * sizeof(*env->dsn));
+		}
+		env->nrcpts--;
+		return;
+	}
+}
+
 static int
 envelope_edit(struct edit_envelope *env, const struct filter_edit *e,
     const char **error_r)
 {
+	struct smtp_command cmd;
+	bool params;
 	char *addr;
-	size_t i;
 
 	if (e->value == NULL) {
 		*error_r = "envelope edit without an address";
@@ -287,29 +375,49 @@ envelope_edit(struct edit_envelope *env, const struct filter_edit *e,
 		*error_r = "bad address in a filter's envelope edit";
 		return -1;
 	}
+	params = e->args != NULL && e->kind != FILTER_EDIT_DELETE_RCPT;
+	smtp_command_init(&cmd);
+	if (params && edit_params(e, &cmd) == -1) {
+		smtp_command_deinit(&cmd);
+		free(addr);
+		*error_r = "bad ESMTP parameters in a filter's envelope edit";
+		return -1;
+	}
 	switch (e->kind) {
 	case FILTER_EDIT_CHANGE_FROM:
 		free(env->sender);
 		env->sender = addr;
-		return 0;
+		if (params)
+			sender_params(env, &cmd);
+		break;
 	case FILTER_EDIT_ADD_RCPT:
-		env->rcpts = xreallocarray(env->rcpts, env->nrcpts + 1,
-		    sizeof(*env->rcpts));
-		env->rcpts[env->nrcpts++] = addr;
-		return 0;
+		add_rcpt(env, addr, params ? &cmd : NULL);
+		break;
 	default:			/* FILTER_EDIT_DELETE_RCPT */
-		for (i = 0; i < env->nrcpts; i++) {
-			if (!same_address(env->rcpts[i], addr))
-				continue;
-			free(env->rcpts[i]);
-			memmove(&env->rcpts[i], &env->rcpts[i + 1],
-			    (env->nrcpts - i - 1) * sizeof(*env->rcpts));
-			env->nrcpts--;
-			break;
-		}
+		delete_rcpt(env, addr);
 		free(addr);
-		return 0;
+		break;
 	}
+	smtp_command_deinit(&cmd);
+	return 0;
+}
+
+void
+edit_envelope_deinit(struct edit_envelope *env)
+{
+	size_t i;
+
+	for (i = 0; i < env->nrcpts; i++) {
+		free(env->rcpts[i]);
+		if (env->dsn != NULL)
+			free(env->dsn[i].orcpt);
+	}
+	free(env->rcpts);
+	free(env->dsn);
+	free(env->sender);
+	free(env->ret);
+	free(env->envid);
+	memset(env, 0, sizeof(*env));
 }
 
 int

@@ -53,12 +53,31 @@ const char *header_field_value(const struct header_field *, struct buf *out);
 const char *header_field_raw_value(const struct header_field *,
 	    struct buf *out);
 
-/* the envelope a filter may change */
+/* the DSN parameters (RFC 3461 4) an ADD_RCPT edit gave its recipient */
+struct edit_dsn {
+	bool	 given;		/* the edit had ESMTP parameters */
+	unsigned notify;	/* SMTP_NOTIFY_* bits, 0: none */
+	char	*orcpt;		/* owned: ORCPT= as the spool keeps it
+				   (smtp_orcpt_decoded), or NULL */
+};
+
+/*
+ * the envelope a filter may change; zero it, then set sender and rcpts;
+ * release with edit_envelope_deinit
+ */
 struct edit_envelope {
 	char	*sender;	/* owned */
 	char	**rcpts;	/* owned array of owned strings */
 	size_t	 nrcpts;
+	struct edit_dsn *dsn;	/* owned array beside rcpts once an edit
+				   adds a recipient with parameters, else
+				   NULL (none given) */
+	char	*ret;		/* owned: RET= of a CHANGE_FROM, or NULL */
+	char	*envid;		/* owned: ENVID= (decoded) of a CHANGE_FROM,
+				   or NULL */
 };
+
+void	edit_envelope_deinit(struct edit_envelope *);
 
 /*
  * message_edit_apply - apply every header and envelope edit in order:
@@ -66,11 +85,16 @@ struct edit_envelope {
  * CHANGE_HEADER replaces the index-th (1-based) field of that name or
  * deletes it (value NULL) or appends it when there are fewer, CHANGE_FROM
  * sets the sender, ADD_RCPT/DELETE_RCPT add or remove a recipient (case
- * of the domain ignored). Values may use LF or CRLF for folding; they are
+ * of the domain ignored). The ESMTP parameters of a CHANGE_FROM (RET=,
+ * ENVID=; the others describe a transfer, not the message, and are
+ * ignored) and of an ADD_RCPT (NOTIFY=, ORCPT=) are checked as in the
+ * MAIL and RCPT commands and set in env. Values may use LF or CRLF for
+ * folding; they are
  * written with CRLF. REPLACE_BODY edits are concatenated into *body_r
  * (NULL when there are none; caller frees).
  * Returns -1 with *error_r for an edit that would corrupt the message (a
- * bad header name, a bare CR, an empty recipient list).
+ * bad header name, a bare CR, bad ESMTP parameters, an empty recipient
+ * list).
  */
 int	message_edit_apply(const struct filter_edits *, struct header_list *,
 	    struct edit_envelope *, struct buf **body_r, const char **error_r);

@@ -506,25 +506,6 @@ rcpt_done(struct session *s, enum filter_verdict v, struct filter_call *call,
 	session_reply(s, "250 2.1.5 Ok");
 }
 
-/* notify_text - NOTIFY bits back to RFC 3461 text for the filter view */
-static char *
-notify_text(unsigned bits)
-{
-	if (bits == 0)
-		return NULL;
-	if (bits & SMTP_NOTIFY_NEVER)
-		return xstrdup("NEVER");
-	char *text, *p;
-
-	text = xasprintf("%s%s%s",
-	    bits & SMTP_NOTIFY_SUCCESS ? ",SUCCESS" : "",
-	    bits & SMTP_NOTIFY_FAILURE ? ",FAILURE" : "",
-	    bits & SMTP_NOTIFY_DELAY ? ",DELAY" : "");
-	p = text[0] == ',' ? text + 1 : text;
-	memmove(text, p, strlen(p) + 1);
-	return text;
-}
-
 static void
 cmd_rcpt(struct session *s, struct smtp_command *cmd)
 {
@@ -552,9 +533,9 @@ cmd_rcpt(struct session *s, struct smtp_command *cmd)
 	r = &tx->rcpts[tx->nrcpts];
 	memset(r, 0, sizeof(*r));
 	r->address = xstrdup(cmd->path);
-	r->orcpt = cmd->orcpt != NULL ? xstrdup(cmd->orcpt) : NULL;
+	r->orcpt = smtp_orcpt_decoded(cmd);
 	r->notify = cmd->notify;
-	r->notify_text = notify_text(cmd->notify);
+	r->notify_text = smtp_notify_text(cmd->notify);
 	session_filter_call_init(s, &call, FILTER_STAGE_RCPT);
 	call.arg = r->address;
 	call.rcpt = &tx->frcpts[tx->nrcpts];

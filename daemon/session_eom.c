@@ -33,6 +33,7 @@
 #include "received.h"
 #include "runtime.h"
 #include "session-private.h"
+#include "smtp_parser.h"
 #include "spool.h"
 #include "xmalloc.h"
 
@@ -304,9 +305,20 @@ already_listed(const struct tx_rcpt *rcpts, size_t n, const char *addr)
 	return false;
 }
 
+/* given_dsn - the DSN parameters an edit gave rcpt, taken over */
+static void
+given_dsn(struct tx_rcpt *rcpt, struct edit_dsn *d)
+{
+	rcpt->orcpt = d->orcpt;
+	d->orcpt = NULL;
+	rcpt->notify = d->notify;
+	rcpt->notify_text = smtp_notify_text(d->notify);
+}
+
 /*
  * take_recipients - the edited recipient list becomes the transaction's;
- * recipients that stay keep their DSN parameters, duplicates go
+ * recipients that stay keep their DSN parameters unless the edit that
+ * added them gave new ones, duplicates go
  */
 static void
 take_recipients(struct transaction *tx, struct edit_envelope *env)
@@ -320,6 +332,10 @@ take_recipients(struct transaction *tx, struct edit_envelope *env)
 			continue;
 		rcpts[n].address = env->rcpts[i];
 		env->rcpts[i] = NULL;
+		if (env->dsn != NULL && env->dsn[i].given) {
+			given_dsn(&rcpts[n++], &env->dsn[i]);
+			continue;
+		}
 		for (k = 0; k < tx->nrcpts; k++) {
 			if (tx->rcpts[k].address == NULL ||
 			    strcmp(tx->rcpts[k].address, rcpts[n].address) != 0)
@@ -352,6 +368,25 @@ take_recipients(struct transaction *tx, struct edit_envelope *env)
 	}
 }
 
+/* take_sender - the edited sender, RET= and ENVID= become the tx's */
+static void
+take_sender(struct transaction *tx, struct edit_envelope *env)
+{
+	free(tx->sender);
+	tx->sender = env->sender;
+	env->sender = NULL;
+	if (env->ret != NULL) {
+		free(tx->ret);
+		tx->ret = env->ret;
+		env->ret = NULL;
+	}
+	if (env->envid != NULL) {
+		free(tx->envid);
+		tx->envid = env->envid;
+		env->envid = NULL;
+	}
+}
+
 /*
  * apply_edits - header and envelope edits to the transaction; a body
  * replacement goes to *body_r for the commit job. -1 (logged) if the
@@ -375,6 +410,7 @@ apply_edits(struct session *s, struct buf **body_r)
 		hl.fields = NULL;
 		hl.n = 0;
 	}
+	memset(&env, 0, sizeof(env));
 	env.sender = xstrdup(tx->sender);
 	env.nrcpts = tx->nrcpts;
 	env.rcpts = xcalloc(tx->nrcpts + 1, sizeof(*env.rcpts));
@@ -386,16 +422,11 @@ apply_edits(struct session *s, struct buf **body_r)
 	else {
 		buf_reset(&tx->data.headers);
 		header_list_format(&hl, &tx->data.headers);
-		free(tx->sender);
-		tx->sender = env.sender;
-		env.sender = NULL;
+		take_sender(tx, &env);
 		take_recipients(tx, &env);
 	}
 	header_list_deinit(&hl);
-	free(env.sender);
-	for (i = 0; i < env.nrcpts; i++)
-		free(env.rcpts[i]);
-	free(env.rcpts);
+	edit_envelope_deinit(&env);
 	if (rc == -1 && *body_r != NULL) {
 		buf_deinit(*body_r);
 		free(*body_r);

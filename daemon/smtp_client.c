@@ -278,6 +278,22 @@ smtp_ehlo_parse(const struct smtp_reply *r, struct smtp_ext *ext)
 }
 
 void
+smtp_orcpt_encode(struct buf *b, const char *orcpt)
+{
+	const char *semi = strchr(orcpt, ';');
+
+	if (semi == NULL) {
+		buf_append_str(b, "rfc822;");
+		smtp_xtext_encode(b, orcpt);
+	} else if (semi - orcpt == 5 && strncasecmp(orcpt, "utf-8", 5) == 0)
+		buf_append_str(b, orcpt);
+	else {
+		buf_append(b, orcpt, (size_t)(semi - orcpt + 1));
+		smtp_xtext_encode(b, semi + 1);
+	}
+}
+
+void
 smtp_xtext_encode(struct buf *b, const char *s)
 {
 	const unsigned char *p;
@@ -318,7 +334,6 @@ void
 smtp_rcpt_cmd(struct buf *b, const struct delivery_rcpt *rcpt,
     const struct smtp_ext *ext)
 {
-	const char *semi;
 	const char *sep = "";
 
 	buf_printf(b, "RCPT TO:<%s>", rcpt->address);
@@ -338,18 +353,9 @@ smtp_rcpt_cmd(struct buf *b, const struct delivery_rcpt *rcpt,
 			if (rcpt->notify & DSN_NOTIFY_DELAY)
 				buf_printf(b, "%sDELAY", sep);
 		}
-		/* ORCPT=addr-type;xtext; the spool keeps it decoded. */
 		if (rcpt->orcpt != NULL) {
-			semi = strchr(rcpt->orcpt, ';');
 			buf_append_str(b, " ORCPT=");
-			if (semi != NULL) {
-				buf_append(b, rcpt->orcpt,
-				    (size_t)(semi - rcpt->orcpt + 1));
-				smtp_xtext_encode(b, semi + 1);
-			} else {
-				buf_append_str(b, "rfc822;");
-				smtp_xtext_encode(b, rcpt->orcpt);
-			}
+			smtp_orcpt_encode(b, rcpt->orcpt);
 		}
 	}
 	buf_append(b, "\r\n", 2);

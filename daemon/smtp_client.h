@@ -91,6 +91,12 @@ void	smtp_ehlo_parse(const struct smtp_reply *, struct smtp_ext *);
 /* smtp_xtext_encode - append s as RFC 3461 4 xtext */
 void	smtp_xtext_encode(struct buf *, const char *s);
 /*
+ * smtp_orcpt_encode - an ORCPT as the spool keeps it ("type;address",
+ * decoded; "address" alone is rfc822) in its SMTP form: the address
+ * xtext-encoded, except RFC 6533's utf-8 type, kept as it came
+ */
+void	smtp_orcpt_encode(struct buf *, const char *orcpt);
+/*
  * smtp_mail_cmd - append "MAIL FROM:<sender> ...\r\n" for the job with the
  * parameters the server supports (ext): SIZE=, BODY=8BITMIME, SMTPUTF8,
  * RET= and ENVID= (DSN). msg_size is the size to announce.

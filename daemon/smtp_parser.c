@@ -1070,3 +1070,30 @@ smtp_parse_command(const char *line, size_t len, struct smtp_command *cmd,
 	*error_r = R_UNKNOWN;
 	return -1;
 }
+
+char *
+smtp_notify_text(unsigned bits)
+{
+	char *text, *p;
+
+	if (bits == 0)
+		return NULL;
+	if (bits & SMTP_NOTIFY_NEVER)
+		return xstrdup("NEVER");
+	text = xasprintf("%s%s%s",
+	    bits & SMTP_NOTIFY_SUCCESS ? ",SUCCESS" : "",
+	    bits & SMTP_NOTIFY_FAILURE ? ",FAILURE" : "",
+	    bits & SMTP_NOTIFY_DELAY ? ",DELAY" : "");
+	p = text[0] == ',' ? text + 1 : text;
+	memmove(text, p, strlen(p) + 1);
+	return text;
+}
+
+char *
+smtp_orcpt_decoded(const struct smtp_command *cmd)
+{
+	if (cmd->orcpt == NULL || cmd->orcpt_type == NULL ||
+	    cmd->orcpt_addr == NULL)
+		return NULL;
+	return xasprintf("%s;%s", cmd->orcpt_type, cmd->orcpt_addr);
+}

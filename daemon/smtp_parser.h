@@ -158,4 +158,17 @@ const char *smtp_verb_name(enum smtp_verb);
  */
 ssize_t	smtp_xtext_decode(const char *in, size_t len, char *out);
 
+/*
+ * smtp_orcpt_decoded - the ORCPT= of cmd as the spool keeps it,
+ * "addr-type;address" with the xtext decoded (a utf-8 address as sent),
+ * owned by the caller; NULL when cmd has none
+ */
+char	*smtp_orcpt_decoded(const struct smtp_command *cmd);
+
+/*
+ * smtp_notify_text - SMTP_NOTIFY_* bits as RFC 3461 text ("NEVER",
+ * "SUCCESS,DELAY"); NULL for 0, else owned by the caller
+ */
+char	*smtp_notify_text(unsigned bits);
+
 #endif

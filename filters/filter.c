@@ -71,8 +71,9 @@ filter_edits_init(struct filter_edits *e)
 	e->tail = &e->head;
 }
 
-void
-filter_edits_add(struct filter_edits *e, enum filter_edit_kind kind,
+/* edit_append - a new edit at the end of the list, returned (owned by e) */
+static struct filter_edit *
+edit_append(struct filter_edits *e, enum filter_edit_kind kind,
     size_t index, const char *name, const char *value)
 {
 	struct filter_edit *ed;
@@ -84,6 +85,24 @@ filter_edits_add(struct filter_edits *e, enum filter_edit_kind kind,
 	ed->value = value == NULL ? NULL : xstrdup(value);
 	*e->tail = ed;
 	e->tail = &ed->next;
+	return ed;
+}
+
+void
+filter_edits_add(struct filter_edits *e, enum filter_edit_kind kind,
+    size_t index, const char *name, const char *value)
+{
+	(void)edit_append(e, kind, index, name, value);
+}
+
+void
+filter_edits_add_envelope(struct filter_edits *e, enum filter_edit_kind kind,
+    const char *address, const char *args)
+{
+	struct filter_edit *ed = edit_append(e, kind, 0, NULL, address);
+
+	if (args != NULL && *args != '\0')
+		ed->args = xstrdup(args);
 }
 
 void
@@ -95,6 +114,7 @@ filter_edits_deinit(struct filter_edits *e)
 		next = ed->next;
 		free(ed->name);
 		free(ed->value);
+		free(ed->args);
 		free(ed);
 	}
 	filter_edits_init(e);

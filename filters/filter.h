@@ -116,6 +116,9 @@ struct filter_edit {
 	size_t	 index;
 	char	*name;			/* owned */
 	char	*value;			/* owned; NULL to delete */
+	char	*args;			/* owned: ESMTP parameters of a
+					   CHANGE_FROM or ADD_RCPT
+					   ("NOTIFY=NEVER"), or NULL */
 	struct filter_edit *next;	/* owned */
 };
 
@@ -209,6 +212,13 @@ void	filter_set_reply(struct filter_call *, const char *code,
 /* filter_edits_add - append an edit; name and value are copied */
 void	filter_edits_add(struct filter_edits *, enum filter_edit_kind,
 	    size_t index, const char *name, const char *value);
+/*
+ * filter_edits_add_envelope - append a CHANGE_FROM, ADD_RCPT or
+ * DELETE_RCPT of address with its ESMTP parameters (NULL or "": none);
+ * both copied
+ */
+void	filter_edits_add_envelope(struct filter_edits *,
+	    enum filter_edit_kind, const char *address, const char *args);
 void	filter_edits_init(struct filter_edits *);
 void	filter_edits_deinit(struct filter_edits *);
 

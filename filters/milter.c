@@ -41,6 +41,7 @@
 #include "config/config.h"
 #include "log.h"
 #include "milter-private.h"
+#include "smtp_client.h"
 #include "xmalloc.h"
 
 static void milters_deinit(void *);
@@ -275,6 +276,35 @@ envelope_args(const struct filter_tx *tx, char size[32], const char **args)
 }
 
 /*
+ * rcpt_args - the DSN parameters of RCPT TO as the client gave them
+ * (ORCPT xtext-encoded again), written into b; args point into b
+ */
+static size_t
+rcpt_args(const struct filter_rcpt *r, struct buf *b, const char **args)
+{
+	size_t off[2], i, n = 0;
+
+	buf_reset(b);
+	if (r == NULL)
+		return 0;
+	if (r->notify != NULL) {
+		off[n++] = b->len;
+		buf_printf(b, "NOTIFY=%s", r->notify);
+		buf_append(b, "", 1);
+	}
+	if (r->orcpt != NULL) {
+		off[n++] = b->len;
+		buf_append_str(b, "ORCPT=");
+		smtp_orcpt_encode(b, r->orcpt);
+		buf_append(b, "", 1);
+	}
+	/* pointers only now: the buffer may have moved while it grew */
+	for (i = 0; i < n; i++)
+		args[i] = b->data + off[i];
+	return n;
+}
+
+/*
  * envelope_stage - MAIL, RCPT or DATA to every milter still asked about
  * this message
  */
@@ -286,7 +316,7 @@ envelope_stage(struct filter_call *call)
 	struct milters_state *t = call->tx_state;
 	struct milter_conn *m;
 	struct milter_macro_set mac;
-	struct buf out;
+	struct buf out, rargs;
 	enum filter_verdict v = FILTER_CONTINUE;
 	enum milter_macro_stage ms;
 	const char *err, *args[3];
@@ -308,6 +338,7 @@ envelope_stage(struct filter_call *call)
 	}
 	milter_macros_fill(&mac, in, call);
 	buf_init(&out, 0);
+	buf_init(&rargs, 0);
 	for (i = 0; i < st->n && v == FILTER_CONTINUE; i++) {
 		m = &st->conns[i];
 		if (cmd == MILTER_CMD_MAIL)
@@ -328,11 +359,12 @@ envelope_stage(struct filter_call *call)
 				nargs = envelope_args(call->tx, size, args);
 				(void)milter_pkt_envelope(&out, cmd,
 				    call->tx->sender, args, nargs, &err);
-			} else if (cmd == MILTER_CMD_RCPT)
+			} else if (cmd == MILTER_CMD_RCPT) {
+				nargs = rcpt_args(call->rcpt, &rargs, args);
 				(void)milter_pkt_envelope(&out, cmd,
-				    call->arg != NULL ? call->arg : "", NULL,
-				    0, &err);
-			else
+				    call->arg != NULL ? call->arg : "", args,
+				    nargs, &err);
+			} else
 				(void)milter_pkt_simple(&out, cmd, &err);
 		}
 		if (cmd == MILTER_CMD_MAIL)
@@ -343,6 +375,7 @@ envelope_stage(struct filter_call *call)
 			m->in_tx = false;	/* no transaction begun */
 	}
 	buf_deinit(&out);
+	buf_deinit(&rargs);
 	return v;
 }
 

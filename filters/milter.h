@@ -119,7 +119,6 @@ struct milter_answer {
 	char	 text[512];		/* replycode text, else "" */
 	bool	 quarantine;		/* 'q' seen (EOM) */
 	char	 reason[256];		/* its reason */
-	const char *note;		/* static: something was dropped */
 };
 
 void	milter_conn_init(struct milter_conn *, const struct milter_spec *);

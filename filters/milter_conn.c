@@ -145,7 +145,6 @@ milter_conn_command(struct milter_conn *m, const struct buf *out, char cmd,
 {
 	struct milter_reply r;
 	enum milter_result res = MILTER_RES_FAILED;
-	const char *note;
 	int64_t deadline, cap;
 
 	if (m->fd == -1) {
@@ -195,10 +194,8 @@ milter_conn_command(struct milter_conn *m, const struct buf *out, char cmd,
 				snprintf(ans->reason, sizeof(ans->reason), "%s",
 				    r.value != NULL ? r.value : "");
 			}
-			if (milter_edit_map_add(map, &r, &note, error_r) == -1)
+			if (milter_edit_map_add(map, &r, error_r) == -1)
 				break;
-			if (note != NULL)
-				ans->note = note;
 			milter_reply_deinit(&r);
 			continue;
 		}

@@ -274,9 +274,6 @@ milter_eom(struct filter_call *call)
 		case MILTER_RES_ACCEPT:
 			m->in_tx = false;
 			milter_edit_map_finish(&map);
-			if (a.note != NULL)
-				log_info("%s: milter %s: %s", milter_qid(call),
-				    m->spec->name, a.note);
 			if (a.quarantine && t != NULL && !t->hold) {
 				t->hold = true;
 				snprintf(t->hold_reason,

@@ -829,14 +829,12 @@ envelope_address(const char *v)
 
 int
 milter_edit_map_add(struct milter_edit_map *m, const struct milter_reply *r,
-    const char **note_r, const char **error_r)
+    const char **error_r)
 {
 	enum filter_edit_kind kind;
 	char *v;
 	size_t index = 0;
 
-	if (note_r != NULL)
-		*note_r = NULL;
 	if (r->code == MILTER_REPLY_REPLBODY)
 		return body_append(m, r, error_r);
 	if (!milter_reply_is_modification(r->code)) {
@@ -885,10 +883,9 @@ milter_edit_map_add(struct milter_edit_map *m, const struct milter_reply *r,
 		*error_r = "empty recipient address in a milter edit";
 		return -1;
 	}
-	/* XXX #4: struct filter_edit cannot carry ESMTP arguments */
-	if (r->args != NULL && r->args[0] != '\0' && note_r != NULL)
-		*note_r = "ESMTP arguments of the milter's edit dropped";
-	filter_edits_add(m->edits, kind, 0, NULL, v);
+	/* the ESMTP parameters are checked where the edit is applied */
+	filter_edits_add_envelope(m->edits, kind, v,
+	    kind == FILTER_EDIT_DELETE_RCPT ? NULL : r->args);
 	free(v);
 	return 0;
 }

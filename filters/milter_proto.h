@@ -307,13 +307,11 @@ void	milter_edit_map_deinit(struct milter_edit_map *);
  * milter_edit_map_add - one modification reply. Returns 0, or -1 with
  * *error_r for one that cannot be applied (a NUL or a second run in the
  * body, a body over max_body, an empty address, not a modification).
- * *note_r (may be NULL) is set to static text when something was dropped
- * (the ESMTP arguments of 'e' and '2': struct filter_edit has no field
- * for them), else to NULL.
+ * The ESMTP parameters of 'e' and '2' go with the edit (filter_edit.args),
+ * checked where the edit is applied (message_edit_apply).
  */
 int	milter_edit_map_add(struct milter_edit_map *,
-	    const struct milter_reply *, const char **note_r,
-	    const char **error_r);
+	    const struct milter_reply *, const char **error_r);
 /* milter_edit_map_finish - append the REPLACE_BODY edit, if any */
 void	milter_edit_map_finish(struct milter_edit_map *);
 

@@ -140,11 +140,20 @@ send_edit(SMFICTX *ctx, struct mconn *c, const struct filter_edit *e)
 			free(addr);
 			addr = xstrdup("<>");
 		}
-		rc = smfi_chgfrom(ctx, addr, NULL);
+		rc = smfi_chgfrom(ctx, addr, e->args);
 		break;
 	case FILTER_EDIT_ADD_RCPT:
 		addr = milter_map_address(e->value);
-		rc = smfi_addrcpt(ctx, addr);
+		if (e->args != NULL && c->addrcpt_par)
+			rc = smfi_addrcpt_par(ctx, addr, e->args);
+		else {
+			if (e->args != NULL)
+				log_warnx("%s: the MTA does not offer to add "
+				    "a recipient with parameters: <%s> "
+				    "added without %s", qid(c), addr,
+				    e->args);
+			rc = smfi_addrcpt(ctx, addr);
+		}
 		break;
 	case FILTER_EDIT_DELETE_RCPT:
 		addr = milter_map_address(e->value);
@@ -208,6 +217,7 @@ check_edits(struct mconn *c, const struct filter_edits *edits,
 		hl.fields = NULL;
 		hl.n = 0;
 	}
+	memset(&env, 0, sizeof(env));
 	env.sender = xstrdup(tx->sender);
 	env.nrcpts = tx->nrcpts;
 	env.rcpts = xcalloc(tx->nrcpts + 1, sizeof(*env.rcpts));
@@ -224,10 +234,7 @@ check_edits(struct mconn *c, const struct filter_edits *edits,
 		}
 	}
 	header_list_deinit(&hl);
-	free(env.sender);
-	for (i = 0; i < env.nrcpts; i++)
-		free(env.rcpts[i]);
-	free(env.rcpts);
+	edit_envelope_deinit(&env);
 	return rc;
 }
 

@@ -60,6 +60,7 @@ struct mconn {
 	bool	 noreply_hdr;		/* SMFIP_NR_HDR negotiated */
 	unsigned offered;		/* MILTER_MAP_* the MTA offered (all
 					   when it did not negotiate) */
+	bool	 addrcpt_par;		/* it offered smfi_addrcpt_par */
 	bool	 hides_received;	/* Postfix: insert indexes + 1 */
 	char	*client_addr;		/* owned */
 	char	*client_name;		/* owned */

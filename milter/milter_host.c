@@ -407,9 +407,10 @@ x_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	size_t i;
 
 	*pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY |
-	    SMFIF_ADDRCPT | SMFIF_DELRCPT | SMFIF_QUARANTINE | SMFIF_CHGFROM |
-	    SMFIF_SETSYMLIST);
+	    SMFIF_ADDRCPT | SMFIF_ADDRCPT_PAR | SMFIF_DELRCPT |
+	    SMFIF_QUARANTINE | SMFIF_CHGFROM | SMFIF_SETSYMLIST);
 	c->offered = (unsigned)(f0 & MILTER_MAP_EDITS);
+	c->addrcpt_par = (f0 & SMFIF_ADDRCPT_PAR) != 0;
 	/*
 	 * Once per connection, loudly: what the chain may ask for and this
 	 * MTA will not do (milter_eom.c then follows each filter's failure
@@ -754,8 +755,8 @@ milter_host_desc(struct smfiDesc *d, const char *name)
 	d->xxfi_name = (char *)name;
 	d->xxfi_version = SMFI_VERSION;
 	d->xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY |
-	    SMFIF_ADDRCPT | SMFIF_DELRCPT | SMFIF_QUARANTINE | SMFIF_CHGFROM |
-	    SMFIF_SETSYMLIST;
+	    SMFIF_ADDRCPT | SMFIF_ADDRCPT_PAR | SMFIF_DELRCPT |
+	    SMFIF_QUARANTINE | SMFIF_CHGFROM | SMFIF_SETSYMLIST;
 	d->xxfi_connect = x_connect;
 	d->xxfi_helo = x_helo;
 	d->xxfi_envfrom = x_envfrom;

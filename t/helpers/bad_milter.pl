@@ -33,7 +33,8 @@
 #             progress every 0.5 s until the connection goes), replycode
 #             (550 5.7.1 custom text), replycode4 (451 4.7.1 ...),
 #             replycode421 (421 4.7.0 go away), quarantine,
-#             edits (every modification), addhdr (X-First-Milter), hang,
+#             edits (every modification), badparams (a recipient
+#             added with NOTIFY=NEVER,DELAY), addhdr (X-First-Milter), hang,
 #             close, garbage, oversized, slowok (sleep 1.5 s then
 #             continue); the action is taken once per connection
 #   nonego    accepts the connection and never answers negotiation
@@ -104,9 +105,10 @@ sub edits {
 	    . packet('i', pack('N', 0) . "X-Inserted\0inserted value\0")
 	    . packet('m', pack('N', 1) . "Subject\0changed subject\0")
 	    . packet('m', pack('N', 1) . "X-Drop\0\0")
-	    . packet('e', "<newfrom\@example.org>\0")
+	    . packet('e', "<newfrom\@example.org>\0RET=HDRS ENVID=milter-1\0")
 	    . packet('+', "<added\@example.net>\0")
-	    . packet('2', "<addedpar\@example.net>\0NOTIFY=NEVER\0")
+	    . packet('2', "<addedpar\@example.net>\0"
+		. "NOTIFY=NEVER ORCPT=rfc822;orig+2Bx\@example.net\0")
 	    . packet('-', "<gone\@example.net>\0")
 	    . packet('b', "replaced body\r\n");
 }
@@ -141,6 +143,8 @@ sub answer {
 	return packet('q', "quarantine reason\0") . packet('c')
 	    if $a eq 'quarantine';
 	return edits() . packet('c') if $a eq 'edits';
+	return packet('2', "<bad\@example.net>\0NOTIFY=NEVER,DELAY\0")
+	    . packet('c') if $a eq 'badparams';
 	return packet('h', "X-First-Milter\0yes\0") . packet('c')
 	    if $a eq 'addhdr';
 	return packet('Z', 'xy') if $a eq 'garbage';

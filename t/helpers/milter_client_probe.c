@@ -24,7 +24,6 @@
  *   symlist STAGE MACROS
  *   reply STAGE NAME [TEXT]          (anything but continue/progress)
  *   modification NAME [index=N] [name=H] value=V    (escaped)
- *   note TEXT
  *   action NAME [TEXT]               (the verdict that ended the message)
  *   error STAGE: TEXT
  *
@@ -217,7 +216,7 @@ static enum await
 await(struct probe *p, const char *stage, bool eom)
 {
 	struct milter_reply r;
-	const char *err, *note;
+	const char *err;
 	enum await ret = AWAIT_ERROR;
 
 	for (;;) {
@@ -240,13 +239,10 @@ await(struct probe *p, const char *stage, bool eom)
 			print_modification(&r);
 			if (r.code == MILTER_REPLY_QUARANTINE)
 				p->quarantined = true;
-			if (milter_edit_map_add(&p->map, &r, &note, &err) ==
-			    -1) {
+			if (milter_edit_map_add(&p->map, &r, &err) == -1) {
 				fail(stage, err);
 				break;
 			}
-			if (note != NULL)
-				printf("note %s\n", note);
 			milter_reply_deinit(&r);
 			continue;
 		}

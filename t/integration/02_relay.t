@@ -145,7 +145,8 @@ for my $a (@local) {
 	    235, '2.7.0', 'AUTH PLAIN alice');
 	reply_is($c->cmd('MAIL FROM:<alice@example.test>'), 250, undef,
 	    'authenticated MAIL');
-	reply_is($c->cmd('RCPT TO:<user@other.example>'), 250, undef,
+	reply_is($c->cmd('RCPT TO:<user@other.example> NOTIFY=FAILURE '
+	    . 'ORCPT=rfc822;first+2Blast@other.example'), 250, undef,
 	    'authenticated client may relay to user@other.example');
 	reply_is($c->cmd('RCPT TO:<user@example.test>'), 250, undef,
 	    'and to a local user');
@@ -156,6 +157,10 @@ for my $a (@local) {
 	ok($got, 'relayed message reached the relayhost (smtp-sink)');
 	like($got // '', qr/^X-Rcpt-Args: <user\@other\.example>/m,
 	    'relayhost got RCPT TO:<user@other.example>');
+	# the spool keeps ORCPT decoded; it is xtext-encoded once on the way
+	like($got // '', qr/^X-Rcpt-Args:\ <user\@other\.example>\ NOTIFY=FAILURE
+	    \ ORCPT=rfc822;first\+2Blast\@other\.example$/mx,
+	    'relayhost got NOTIFY= and ORCPT= as the client sent them');
 	unlike($got // '', qr/^X-Rcpt-Args: <user\@example\.test>/m,
 	    'the local recipient was not sent to the relayhost');
 }

@@ -199,7 +199,9 @@ SKIP: {
 	restart("inet:127.0.0.1:$port",
 	    milter_connect_macros =>
 	    'j {daemon_name} {daemon_addr} {daemon_port} v _ {client_addr}');
-	my ($r, $qid) = send_one('macros', undef, auth => 1);
+	my ($r, $qid) = send_one('macros', [ 'bob@example.net '
+	    . 'NOTIFY=SUCCESS,DELAY ORCPT=rfc822;b+2Bb@example.net' ],
+	    auth => 1);
 	reply_is($r, 250, '2.0.0', 'record: accepted');
 	ok(at_sink('macros'), 'record: delivered');
 	my $got = slurp($log);
@@ -217,6 +219,9 @@ SKIP: {
 	    'macros: {mail_addr} at MAIL', $got);
 	like_diag($got, qr/^macro R .*\{rcpt_addr\}=bob\@example\.net/m,
 	    'macros: {rcpt_addr} at RCPT', $got);
+	like_diag($got, qr/^cmd\ R\ <?bob\@example\.net>?\\x00NOTIFY=SUCCESS,DELAY
+	    \\x00ORCPT=rfc822;b\+2Bb\@example\.net\\x00/mx,
+	    'RCPT sent with the client\'s DSN parameters', $got);
 	like_diag($got, qr/^macro R (?=.*\bj=)/m,
 	    'setsymlist: j sent at RCPT as the milter asked', $got);
 	like_diag($got, qr/^macro E i=\Q$qid\E/m,
@@ -246,13 +251,34 @@ SKIP: {
 	like_diag($m, qr/^Subject: changed subject/m, 'edits: chgheader', $m);
 	unlike($m, qr/^X-Drop:/m, 'edits: chgheader with no value deletes');
 	like_diag($m, qr/^replaced body/m, 'edits: replbody', $m);
+	# the envelope as the next hop got it (smtp-sink's dump lines)
 	my $d = $m =~ /^X-Mail-Args: (.*)$/m ? $1 : '';
 	my @rcpt = $m =~ /^X-Rcpt-Args: (.*)$/mg;
-	my $all = join ' ', $m =~ /^(?:X-Rcpt-Args|RCPT|X-Rcpt[^:]*): (.*)$/mg;
-	like_diag($m, qr/newfrom\@example\.org/, 'edits: chgfrom', $m);
-	like_diag($m, qr/added\@example\.net/, 'edits: addrcpt', $m);
-	like_diag($m, qr/addedpar\@example\.net/, 'edits: addrcpt_par', $m);
-	unlike($m, qr/gone\@example\.net/, 'edits: delrcpt');
+	like_diag($d, qr/^<newfrom\@example\.org>/, 'edits: chgfrom', $m);
+	like_diag($d, qr/ RET=HDRS\b/, 'edits: chgfrom RET= sent on', $m);
+	like_diag($d, qr/ ENVID=milter-1\b/, 'edits: chgfrom ENVID= sent on',
+	    $m);
+	ok((grep { /^<added\@example\.net>$/ } @rcpt),
+	    'edits: addrcpt, without parameters') or diag(explain(\@rcpt));
+	ok((grep { m{^<addedpar\@example\.net>\ NOTIFY=NEVER
+	    \ ORCPT=rfc822;orig\+2Bx\@example\.net$}x } @rcpt),
+	    'edits: addrcpt_par with NOTIFY= and ORCPT= sent on')
+	    or diag(explain(\@rcpt));
+	ok(!(grep { /gone\@example\.net/ } @rcpt), 'edits: delrcpt')
+	    or diag(explain(\@rcpt));
+}
+
+# a recipient added with parameters no RCPT command could carry: the
+# edits are refused and the message tempfailed, never sent without them
+{
+	my ($port) = milter('badparams@E');
+	restart("inet:127.0.0.1:$port");
+	my ($r) = send_one('badparams');
+	reply_is($r, 451, '4.3.0', 'bad ESMTP parameters in an edit: 451');
+	my $log = $t->log_tail(20);
+	like_diag($log, qr/filter edits refused: bad ESMTP parameters/,
+	    'bad ESMTP parameters: logged', $log);
+	ok(!at_sink('badparams', 2), 'bad ESMTP parameters: nothing sent');
 }
 
 # ---- replies --------------------------------------------------------------

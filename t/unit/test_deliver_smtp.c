@@ -287,6 +287,12 @@ test_commands(void)
 	is_str(buf_cstr(&b), "RCPT TO:<bob@example.net> NOTIFY=NEVER "
 	    "ORCPT=rfc822;bob+3D@example.net\r\n",
 	    "RCPT NOTIFY=NEVER, ORCPT without type");
+	rc.orcpt = "UTF-8;b\\x{E9}b@example.net";
+	buf_reset(&b);
+	smtp_rcpt_cmd(&b, &rc, &ext);
+	is_str(buf_cstr(&b), "RCPT TO:<bob@example.net> NOTIFY=NEVER "
+	    "ORCPT=UTF-8;b\\x{E9}b@example.net\r\n",
+	    "RCPT with a utf-8 ORCPT sent in its own form");
 	ext.flags = SMTP_EXT_PIPELINING;
 	buf_reset(&b);
 	smtp_rcpt_cmd(&b, &rc, &ext);

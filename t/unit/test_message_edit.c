@@ -258,16 +258,6 @@ static const struct header_case {
 	{ "replace body with empty chunk", H3, 1, { BODY("") }, 0, H3, "" },
 };
 
-static void
-free_env(struct edit_envelope *env)
-{
-	size_t i;
-
-	free(env->sender);
-	for (i = 0; i < env->nrcpts; i++)
-		free(env->rcpts[i]);
-	free(env->rcpts);
-}
 
 static void
 build_edits(struct filter_edits *fe, const struct edit_spec *e, size_t n)
@@ -298,6 +288,7 @@ test_header_edits(void)
 		build_edits(&fe, c->edits, c->nedits);
 		if (header_list_parse(&hl, c->block, strlen(c->block)) != 0)
 			fatalx("%s: bad test block", c->name);
+		memset(&env, 0, sizeof(env));
 		env.sender = xstrdup("s@example.org");
 		env.rcpts = xcalloc(1, sizeof(*env.rcpts));
 		env.rcpts[0] = xstrdup("r@example.net");
@@ -326,7 +317,7 @@ test_header_edits(void)
 			buf_deinit(body);
 			free(body);
 		}
-		free_env(&env);
+		edit_envelope_deinit(&env);
 		header_list_deinit(&hl);
 		filter_edits_deinit(&fe);
 	}
@@ -344,12 +335,14 @@ test_value_round_trip(void)
 	};
 	struct filter_edits fe;
 	struct header_list hl;
-	struct edit_envelope env = { NULL, NULL, 1 };
+	struct edit_envelope env;
 	struct buf v, *body;
 	const char *error;
 	size_t i;
 	int rc;
 
+	memset(&env, 0, sizeof(env));
+	env.nrcpts = 1;
 	buf_init(&v, 0);
 	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
 		filter_edits_init(&fe);
@@ -448,9 +441,8 @@ test_envelope_edits(void)
 		build_edits(&fe, c->edits, c->nedits);
 		if (header_list_parse(&hl, H3, strlen(H3)) != 0)
 			fatalx("bad test block");
+		memset(&env, 0, sizeof(env));
 		env.sender = xstrdup("s@example.org");
-		env.rcpts = NULL;
-		env.nrcpts = 0;
 		for (k = 0; k < MAXRCPTS && c->rcpts[k] != NULL; k++) {
 			env.rcpts = xreallocarray(env.rcpts, k + 1,
 			    sizeof(*env.rcpts));
@@ -477,10 +469,134 @@ test_envelope_edits(void)
 			buf_deinit(body);
 			free(body);
 		}
-		free_env(&env);
+		edit_envelope_deinit(&env);
 		header_list_deinit(&hl);
 		filter_edits_deinit(&fe);
 	}
+}
+
+/* ---- message_edit_apply: ESMTP parameters of envelope edits ---- */
+
+/* dsn_of - "given:notify:orcpt" of the i-th recipient, "-" if none */
+static char *
+dsn_of(const struct edit_envelope *env, size_t i)
+{
+	const struct edit_dsn *d;
+
+	if (env->dsn == NULL || !env->dsn[i].given)
+		return xstrdup("-");
+	d = &env->dsn[i];
+	return xasprintf("%u:%s", d->notify, d->orcpt ? d->orcpt : "");
+}
+
+static const struct {
+	const char *name;
+	enum filter_edit_kind kind;
+	const char *addr, *args;
+	int	 want_rc;
+	const char *want;	/* dsn_of the added rcpt, or "ret envid" */
+} param_cases[] = {
+	{ "rcpt NOTIFY=NEVER", FILTER_EDIT_ADD_RCPT, "<n@example.net>",
+	    "NOTIFY=NEVER", 0, "1:" },
+	{ "rcpt NOTIFY and ORCPT", FILTER_EDIT_ADD_RCPT, "n@example.net",
+	    "NOTIFY=SUCCESS,DELAY ORCPT=rfc822;o+2Bx@example.net", 0,
+	    "10:rfc822;o+x@example.net" },
+	{ "rcpt parameters in any case", FILTER_EDIT_ADD_RCPT,
+	    "n@example.net", "notify=failure", 0, "4:" },
+	{ "rcpt NEVER with another word refused", FILTER_EDIT_ADD_RCPT,
+	    "n@example.net", "NOTIFY=NEVER,DELAY", -1, NULL },
+	{ "rcpt unknown parameter refused", FILTER_EDIT_ADD_RCPT,
+	    "n@example.net", "XFOO=1", -1, NULL },
+	{ "rcpt bad ORCPT xtext refused", FILTER_EDIT_ADD_RCPT,
+	    "n@example.net", "ORCPT=rfc822;a+zzb", -1, NULL },
+	{ "rcpt parameters with CRLF refused", FILTER_EDIT_ADD_RCPT,
+	    "n@example.net", "NOTIFY=NEVER\r\nRSET", -1, NULL },
+	{ "rcpt MAIL parameter refused", FILTER_EDIT_ADD_RCPT,
+	    "n@example.net", "RET=FULL", -1, NULL },
+	{ "from RET and ENVID", FILTER_EDIT_CHANGE_FROM, "<f@example.org>",
+	    "RET=HDRS ENVID=id+2B1", 0, "HDRS id+1" },
+	{ "from SIZE and BODY ignored", FILTER_EDIT_CHANGE_FROM,
+	    "f@example.org", "SIZE=10 BODY=8BITMIME", 0, "- -" },
+	{ "from RCPT parameter refused", FILTER_EDIT_CHANGE_FROM,
+	    "f@example.org", "NOTIFY=NEVER", -1, NULL },
+};
+
+static void
+test_envelope_params(void)
+{
+	struct filter_edits fe;
+	struct header_list hl;
+	struct edit_envelope env;
+	struct buf *body;
+	const char *error;
+	char *got, *a, *b;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(param_cases) / sizeof(param_cases[0]); i++) {
+		filter_edits_init(&fe);
+		/* a recipient added without parameters comes first */
+		filter_edits_add_envelope(&fe, FILTER_EDIT_ADD_RCPT,
+		    "plain@example.net", NULL);
+		filter_edits_add_envelope(&fe, param_cases[i].kind,
+		    param_cases[i].addr, param_cases[i].args);
+		hl.fields = NULL;
+		hl.n = 0;
+		memset(&env, 0, sizeof(env));
+		env.sender = xstrdup("s@example.org");
+		env.rcpts = xcalloc(1, sizeof(*env.rcpts));
+		env.rcpts[0] = xstrdup("r@example.net");
+		env.nrcpts = 1;
+		error = NULL;
+		body = NULL;
+		rc = message_edit_apply(&fe, &hl, &env, &body, &error);
+		is_int(rc, param_cases[i].want_rc, "params %s: rc (%s)",
+		    param_cases[i].name, error ? error : "-");
+		if (rc == 0 && param_cases[i].kind == FILTER_EDIT_ADD_RCPT) {
+			got = dsn_of(&env, 2);
+			is_str(got, param_cases[i].want, "params %s",
+			    param_cases[i].name);
+			free(got);
+			a = dsn_of(&env, 0);
+			b = dsn_of(&env, 1);
+			ok(strcmp(a, "-") == 0 && strcmp(b, "-") == 0,
+			    "params %s: the others have none (%s, %s)",
+			    param_cases[i].name, a, b);
+			free(a);
+			free(b);
+		} else if (rc == 0) {
+			got = xasprintf("%s %s", env.ret ? env.ret : "-",
+			    env.envid ? env.envid : "-");
+			is_str(got, param_cases[i].want, "params %s",
+			    param_cases[i].name);
+			free(got);
+		}
+		edit_envelope_deinit(&env);
+		header_list_deinit(&hl);
+		filter_edits_deinit(&fe);
+	}
+
+	/* a deletion before it moves a recipient with its parameters */
+	filter_edits_init(&fe);
+	filter_edits_add_envelope(&fe, FILTER_EDIT_ADD_RCPT, "n@example.net",
+	    "NOTIFY=NEVER");
+	filter_edits_add_envelope(&fe, FILTER_EDIT_DELETE_RCPT,
+	    "r@example.net", NULL);
+	hl.fields = NULL;
+	hl.n = 0;
+	memset(&env, 0, sizeof(env));
+	env.sender = xstrdup("s@example.org");
+	env.rcpts = xcalloc(1, sizeof(*env.rcpts));
+	env.rcpts[0] = xstrdup("r@example.net");
+	env.nrcpts = 1;
+	rc = message_edit_apply(&fe, &hl, &env, &body, &error);
+	got = rc == 0 && env.nrcpts == 1 ? dsn_of(&env, 0) : NULL;
+	ok(got != NULL && strcmp(env.rcpts[0], "n@example.net") == 0 &&
+	    strcmp(got, "1:") == 0, "params: kept through a deletion (%s)",
+	    got ? got : "-");
+	free(got);
+	edit_envelope_deinit(&env);
+	filter_edits_deinit(&fe);
 }
 
 int
@@ -491,5 +607,6 @@ main(void)
 	test_header_edits();
 	test_value_round_trip();
 	test_envelope_edits();
+	test_envelope_params();
 	return done_testing();
 }
