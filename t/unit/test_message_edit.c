@@ -259,6 +259,17 @@ static const struct header_case {
 };
 
 
+/* env_one - sender s@example.org, one recipient r@example.net */
+static void
+env_one(struct edit_envelope *env)
+{
+	memset(env, 0, sizeof(*env));
+	env->sender = xstrdup("s@example.org");
+	env->rcpts = xcalloc(1, sizeof(*env->rcpts));
+	env->rcpts[0] = xstrdup("r@example.net");
+	env->nrcpts = 1;
+}
+
 static void
 build_edits(struct filter_edits *fe, const struct edit_spec *e, size_t n)
 {
@@ -288,11 +299,7 @@ test_header_edits(void)
 		build_edits(&fe, c->edits, c->nedits);
 		if (header_list_parse(&hl, c->block, strlen(c->block)) != 0)
 			fatalx("%s: bad test block", c->name);
-		memset(&env, 0, sizeof(env));
-		env.sender = xstrdup("s@example.org");
-		env.rcpts = xcalloc(1, sizeof(*env.rcpts));
-		env.rcpts[0] = xstrdup("r@example.net");
-		env.nrcpts = 1;
+		env_one(&env);
 		error = NULL;
 		body = NULL;
 		rc = message_edit_apply(&fe, &hl, &env, &body, &error);
@@ -542,11 +549,7 @@ test_envelope_params(void)
 		    param_cases[i].addr, param_cases[i].args);
 		hl.fields = NULL;
 		hl.n = 0;
-		memset(&env, 0, sizeof(env));
-		env.sender = xstrdup("s@example.org");
-		env.rcpts = xcalloc(1, sizeof(*env.rcpts));
-		env.rcpts[0] = xstrdup("r@example.net");
-		env.nrcpts = 1;
+		env_one(&env);
 		error = NULL;
 		body = NULL;
 		rc = message_edit_apply(&fe, &hl, &env, &body, &error);
@@ -584,11 +587,7 @@ test_envelope_params(void)
 	    "r@example.net", NULL);
 	hl.fields = NULL;
 	hl.n = 0;
-	memset(&env, 0, sizeof(env));
-	env.sender = xstrdup("s@example.org");
-	env.rcpts = xcalloc(1, sizeof(*env.rcpts));
-	env.rcpts[0] = xstrdup("r@example.net");
-	env.nrcpts = 1;
+	env_one(&env);
 	rc = message_edit_apply(&fe, &hl, &env, &body, &error);
 	got = rc == 0 && env.nrcpts == 1 ? dsn_of(&env, 0) : NULL;
 	ok(got != NULL && strcmp(env.rcpts[0], "n@example.net") == 0 &&
