@@ -31,6 +31,7 @@
 #include "buf.h"
 #include "message_edit.h"
 #include "milter_map.h"
+#include "smtp_parser.h"
 #include "xmalloc.h"
 
 /* is_enhanced - "c.sss.ddd" of RFC 3463 at p, length *n_r */
@@ -150,6 +151,33 @@ param_value(const char *arg, const char *key)
 	return NULL;
 }
 
+/*
+ * orcpt_decoded - an ORCPT= value in the form posternd's spool keeps
+ * ("type;address", the xtext decoded; utf-8 as it came), or NULL when
+ * it is malformed
+ */
+static char *
+orcpt_decoded(const char *v)
+{
+	const char *semi = strchr(v, ';');
+	char *out, *s;
+	size_t tlen;
+
+	if (semi == NULL || semi == v || semi[1] == '\0')
+		return NULL;
+	tlen = (size_t)(semi - v);
+	if (tlen == 5 && strncasecmp(v, "utf-8", 5) == 0)
+		return xstrdup(v);
+	out = xmalloc(strlen(semi + 1) + 1);
+	if (smtp_xtext_decode(semi + 1, strlen(semi + 1), out) < 0) {
+		free(out);
+		return NULL;
+	}
+	s = xasprintf("%.*s;%s", (int)tlen, v, out);
+	free(out);
+	return s;
+}
+
 void
 milter_map_esmtp(char *const *argv, struct milter_esmtp *e)
 {
@@ -176,7 +204,7 @@ milter_map_esmtp(char *const *argv, struct milter_esmtp *e)
 			e->notify = xstrdup(v);
 		} else if ((v = param_value(argv[i], "ORCPT")) != NULL) {
 			free(e->orcpt);
-			e->orcpt = xstrdup(v);
+			e->orcpt = orcpt_decoded(v);
 		}
 	}
 }

@@ -46,7 +46,8 @@ struct milter_esmtp {
 	char	*body_type;	/* owned: "7BIT", "8BITMIME" or NULL */
 	bool	 smtputf8;
 	char	*notify;	/* owned: NOTIFY= value or NULL */
-	char	*orcpt;		/* owned: ORCPT= value or NULL */
+	char	*orcpt;		/* owned: ORCPT= as the spool keeps it
+				   (xtext decoded), or NULL */
 };
 
 /*

@@ -107,6 +107,8 @@ test_esmtp(void)
 	char *args2[] = { "NOTIFY=SUCCESS,FAILURE",
 	    "ORCPT=rfc822;a+2Bb@example.test", "X-UNKNOWN=1", NULL };
 	char *args3[] = { "SIZE=-5", "BODY=BINARYMIME", NULL };
+	char *args4[] = { "ORCPT=rfc822;a+zzb@example.test", NULL };
+	char *args5[] = { "ORCPT=utf-8;b\\x{E9}b@example.test", NULL };
 	struct milter_esmtp e;
 
 	milter_map_esmtp(args1, &e);
@@ -118,8 +120,16 @@ test_esmtp(void)
 
 	milter_map_esmtp(args2, &e);
 	is_str(e.notify, "SUCCESS,FAILURE", "esmtp NOTIFY");
-	is_str(e.orcpt, "rfc822;a+2Bb@example.test", "esmtp ORCPT as sent");
+	is_str(e.orcpt, "rfc822;a+b@example.test", "esmtp ORCPT decoded");
 	is_int(e.size, 0, "esmtp no SIZE");
+	milter_map_esmtp_deinit(&e);
+
+	milter_map_esmtp(args4, &e);
+	is_str(e.orcpt, NULL, "esmtp ORCPT with bad xtext dropped");
+	milter_map_esmtp_deinit(&e);
+	milter_map_esmtp(args5, &e);
+	is_str(e.orcpt, "utf-8;b\\x{E9}b@example.test",
+	    "esmtp utf-8 ORCPT as it came");
 	milter_map_esmtp_deinit(&e);
 
 	milter_map_esmtp(args3, &e);
