@@ -403,6 +403,16 @@ envelope_edit(struct edit_envelope *env, const struct filter_edit *e,
 }
 
 void
+edit_envelope_init(struct edit_envelope *env, const char *sender,
+    size_t nrcpts)
+{
+	memset(env, 0, sizeof(*env));
+	env->sender = xstrdup(sender);
+	env->nrcpts = nrcpts;
+	env->rcpts = xcalloc(nrcpts + 1, sizeof(*env->rcpts));
+}
+
+void
 edit_envelope_deinit(struct edit_envelope *env)
 {
 	size_t i;

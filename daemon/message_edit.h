@@ -62,8 +62,9 @@ struct edit_dsn {
 };
 
 /*
- * the envelope a filter may change; zero it, then set sender and rcpts;
- * release with edit_envelope_deinit
+ * the envelope a filter may change: made by edit_envelope_init, which
+ * leaves the caller to copy the nrcpts addresses into rcpts; released
+ * with edit_envelope_deinit
  */
 struct edit_envelope {
 	char	*sender;	/* owned */
@@ -77,6 +78,8 @@ struct edit_envelope {
 				   or NULL */
 };
 
+void	edit_envelope_init(struct edit_envelope *, const char *sender,
+	    size_t nrcpts);
 void	edit_envelope_deinit(struct edit_envelope *);
 
 /*

@@ -410,10 +410,7 @@ apply_edits(struct session *s, struct buf **body_r)
 		hl.fields = NULL;
 		hl.n = 0;
 	}
-	memset(&env, 0, sizeof(env));
-	env.sender = xstrdup(tx->sender);
-	env.nrcpts = tx->nrcpts;
-	env.rcpts = xcalloc(tx->nrcpts + 1, sizeof(*env.rcpts));
+	edit_envelope_init(&env, tx->sender, tx->nrcpts);
 	for (i = 0; i < tx->nrcpts; i++)
 		env.rcpts[i] = xstrdup(tx->rcpts[i].address);
 	rc = message_edit_apply(&tx->edits, &hl, &env, body_r, &error);

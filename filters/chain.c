@@ -331,9 +331,8 @@ view_apply(struct filter_message *view, const struct filter_call *call,
 
 	sub.head = first;
 	sub.tail = call->edits->tail;
-	env.sender = xstrdup(call->tx != NULL ? call->tx->sender : "");
-	env.nrcpts = call->tx != NULL ? call->tx->nrcpts : 0;
-	env.rcpts = xcalloc(env.nrcpts + 1, sizeof(*env.rcpts));
+	edit_envelope_init(&env, call->tx != NULL ? call->tx->sender : "",
+	    call->tx != NULL ? call->tx->nrcpts : 0);
 	for (i = 0; i < env.nrcpts; i++)
 		env.rcpts[i] = xstrdup(call->tx->rcpts[i].address);
 	if (message_edit_apply(&sub, view->headers, &env, &body,
@@ -355,10 +354,7 @@ view_apply(struct filter_message *view, const struct filter_call *call,
 		buf_deinit(body);
 		free(body);
 	}
-	free(env.sender);
-	for (i = 0; i < env.nrcpts; i++)
-		free(env.rcpts[i]);
-	free(env.rcpts);
+	edit_envelope_deinit(&env);
 }
 
 static enum filter_verdict

@@ -194,16 +194,11 @@ view_update(struct eom_view *view, struct header_list *own_hl,
 		return -1;
 	}
 	buf_deinit(&block);
-	env.sender = xstrdup(tx->sender);
-	env.nrcpts = tx->nrcpts;
-	env.rcpts = xcalloc(env.nrcpts + 1, sizeof(*env.rcpts));
-	for (i = 0; i < env.nrcpts; i++)
+	edit_envelope_init(&env, tx->sender, tx->nrcpts);
+	for (i = 0; i < tx->nrcpts; i++)
 		env.rcpts[i] = xstrdup(tx->rcpts[i].address);
 	rc = message_edit_apply(edits, &hl, &env, &body, error_r);
-	free(env.sender);
-	for (i = 0; i < env.nrcpts; i++)
-		free(env.rcpts[i]);
-	free(env.rcpts);
+	edit_envelope_deinit(&env);
 	if (rc == -1) {
 		header_list_deinit(&hl);
 		if (body != NULL) {

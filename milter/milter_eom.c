@@ -217,10 +217,7 @@ check_edits(struct mconn *c, const struct filter_edits *edits,
 		hl.fields = NULL;
 		hl.n = 0;
 	}
-	memset(&env, 0, sizeof(env));
-	env.sender = xstrdup(tx->sender);
-	env.nrcpts = tx->nrcpts;
-	env.rcpts = xcalloc(tx->nrcpts + 1, sizeof(*env.rcpts));
+	edit_envelope_init(&env, tx->sender, tx->nrcpts);
 	for (i = 0; i < tx->nrcpts; i++)
 		env.rcpts[i] = xstrdup(tx->rcpts[i].address);
 	rc = message_edit_apply(edits, &hl, &env, body_r, &error);

@@ -533,11 +533,9 @@ write_out(struct probe *p, const char *path, struct header_list *hl,
 	size_t i;
 	int rc = -1;
 
-	env.sender = xstrdup(sender);
-	env.rcpts = xcalloc(nrcpts + 1, sizeof(*env.rcpts));
+	edit_envelope_init(&env, sender, nrcpts);
 	for (i = 0; i < nrcpts; i++)
 		env.rcpts[i] = xstrdup(rcpts[i]);
-	env.nrcpts = nrcpts;
 	buf_init(&out, 0);
 	milter_edit_map_finish(&p->map);
 	if (message_edit_apply(&p->edits, hl, &env, &new_body, &err) == -1) {
@@ -567,10 +565,7 @@ out:
 		free(new_body);
 	}
 	buf_deinit(&out);
-	free(env.sender);
-	for (i = 0; i < env.nrcpts; i++)
-		free(env.rcpts[i]);
-	free(env.rcpts);
+	edit_envelope_deinit(&env);
 	return rc;
 }
 

@@ -263,11 +263,8 @@ static const struct header_case {
 static void
 env_one(struct edit_envelope *env)
 {
-	memset(env, 0, sizeof(*env));
-	env->sender = xstrdup("s@example.org");
-	env->rcpts = xcalloc(1, sizeof(*env->rcpts));
+	edit_envelope_init(env, "s@example.org", 1);
 	env->rcpts[0] = xstrdup("r@example.net");
-	env->nrcpts = 1;
 }
 
 static void
@@ -448,14 +445,11 @@ test_envelope_edits(void)
 		build_edits(&fe, c->edits, c->nedits);
 		if (header_list_parse(&hl, H3, strlen(H3)) != 0)
 			fatalx("bad test block");
-		memset(&env, 0, sizeof(env));
-		env.sender = xstrdup("s@example.org");
-		for (k = 0; k < MAXRCPTS && c->rcpts[k] != NULL; k++) {
-			env.rcpts = xreallocarray(env.rcpts, k + 1,
-			    sizeof(*env.rcpts));
+		for (k = 0; k < MAXRCPTS && c->rcpts[k] != NULL; k++)
+			;
+		edit_envelope_init(&env, "s@example.org", k);
+		for (k = 0; k < env.nrcpts; k++)
 			env.rcpts[k] = xstrdup(c->rcpts[k]);
-			env.nrcpts = k + 1;
-		}
 		error = NULL;
 		body = NULL;
 		rc = message_edit_apply(&fe, &hl, &env, &body, &error);

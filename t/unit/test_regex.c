@@ -146,9 +146,7 @@ run(const char *message, size_t chunk, struct outcome *out)
 		out->verdict = filter_regex.cb[FILTER_STAGE_EOM](&call);
 	}
 	snprintf(out->reply, sizeof(out->reply), "%s", call.reply);
-	env.sender = xstrdup(ftx.sender);
-	env.nrcpts = 2;
-	env.rcpts = xcalloc(3, sizeof(*env.rcpts));
+	edit_envelope_init(&env, ftx.sender, 2);
 	env.rcpts[0] = xstrdup(rcpts[0].address);
 	env.rcpts[1] = xstrdup(rcpts[1].address);
 	if (message_edit_apply(&edits, &hl, &env, &new_body, &error) == -1)
@@ -158,10 +156,8 @@ run(const char *message, size_t chunk, struct outcome *out)
 		if (i > 0)
 			buf_append(&out->rcpts, ",", 1);
 		buf_append(&out->rcpts, env.rcpts[i], strlen(env.rcpts[i]));
-		free(env.rcpts[i]);
 	}
-	free(env.rcpts);
-	free(env.sender);
+	edit_envelope_deinit(&env);
 	filter_edits_deinit(&edits);
 	header_list_deinit(&hl);
 	filter_regex.tx_end(NULL, state);
