@@ -153,28 +153,22 @@ param_value(const char *arg, const char *key)
 
 /*
  * orcpt_decoded - an ORCPT= value in the form posternd's spool keeps
- * ("type;address", the xtext decoded; utf-8 as it came), or NULL when
- * it is malformed
+ * (smtp_orcpt_decoded), checked by the RCPT parser; NULL when it is
+ * malformed
  */
 static char *
 orcpt_decoded(const char *v)
 {
-	const char *semi = strchr(v, ';');
-	char *out, *s;
-	size_t tlen;
+	struct smtp_command cmd;
+	const char *err;
+	char *line, *s = NULL;
 
-	if (semi == NULL || semi == v || semi[1] == '\0')
-		return NULL;
-	tlen = (size_t)(semi - v);
-	if (tlen == 5 && strncasecmp(v, "utf-8", 5) == 0)
-		return xstrdup(v);
-	out = xmalloc(strlen(semi + 1) + 1);
-	if (smtp_xtext_decode(semi + 1, strlen(semi + 1), out) < 0) {
-		free(out);
-		return NULL;
-	}
-	s = xasprintf("%.*s;%s", (int)tlen, v, out);
-	free(out);
+	line = xasprintf("RCPT TO:<orcpt@param.invalid> ORCPT=%s", v);
+	smtp_command_init(&cmd);
+	if (smtp_parse_command(line, strlen(line), &cmd, &err) == 0)
+		s = smtp_orcpt_decoded(&cmd);
+	smtp_command_deinit(&cmd);
+	free(line);
 	return s;
 }
 
